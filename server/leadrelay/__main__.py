@@ -1,0 +1,3 @@
+from leadrelay.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""The Starlette application: routes, middleware and the lifespan that owns the store and workers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from leadrelay.collect import Collector
+from leadrelay.config import Settings, load_settings
+from leadrelay.demo import demo_page, demo_script
+from leadrelay.errors import error_response, http_exception
+from leadrelay.event import ClickIds
+from leadrelay.identity import CLICK_ID_PATTERN, Identity
+from leadrelay.intake import GroupCommitter
+from leadrelay.routing import Router, enabled_destinations
+from leadrelay.snippet import Snippet
+from leadrelay.store import SqlStore, open_store
+
+log = logging.getLogger("leadrelay")
+
+
+class Service:
+    """The parts of a running leadrelay, shared by its routes."""
+
+    def __init__(self, settings: Settings, store: SqlStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings.database_url)
+        self.intake = GroupCommitter(self.store, window_ms=settings.commit_window_ms)
+        self.identity = Identity(settings)
+        self.router = Router(settings)
+        self.snippet = Snippet(settings.path_prefix)
+        self.collector = Collector(settings, self.intake, self.router, self.identity)
+
+    async def click(self, request: Request) -> Response:
+        """Landing with ?dub_id= / ?pimms_id=: set the click-id cookies from the server."""
+        given = {}
+        for vendor, name in (("dub", "dub_id"), ("pimms", "pimms_id")):
+            value = request.query_params.get(name)
+            if value is None:
+                continue
+            if not CLICK_ID_PATTERN.match(value):
+                return error_response(400, "bad_request", f"{name}: must be 1-190 letters, digits, '_' or '-'")
+            given[vendor] = value
+        response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+        self.identity.set_click_ids(response, request, ClickIds(**given))
+        visitor = self.identity.visitor(request)
+        self.identity.remember(response, request, visitor)
+        return response
+
+    async def health(self, request: Request) -> Response:
+        try:
+            counts = await _in_thread(self.store.delivery_counts)
+        except Exception:  # noqa: BLE001
+            return error_response(503, "storage_unavailable", "the store cannot be read")
+        return JSONResponse(
+            {
+                "status": "ok",
+                "destinations": {
+                    name: {"state": why, "deliveries": counts.get(name, {})}
+                    for name, why in enabled_destinations(self.settings).items()
+                },
+            }
+        )
+
+    async def demo(self, request: Request) -> Response:
+        return demo_page(self.snippet.hashed_url, self.settings)
+
+
+async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+def create_app(settings: Settings | None = None, store: SqlStore | None = None) -> Starlette:
+    settings = settings or load_settings()
+    service = Service(settings, store)
+    prefix = settings.path_prefix
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.uses_dev_secret:
+            log.warning(
+                "USING THE DEVELOPMENT SECRET KEY: visitor cookies can be forged. Set LEADRELAY_SECRET_KEY in production."
+            )
+        service.store.setup()
+        service.intake.start()
+        try:
+            yield
+        finally:
+            service.intake.stop()
+            service.store.close()
+
+    routes = [
+        Route(f"{prefix}/e", service.collector, methods=["POST"]),
+        Route(f"{prefix}/c", service.click, methods=["GET"]),
+        Route(f"{prefix}/s.js", service.snippet.stable, methods=["GET", "HEAD"]),
+        Route(f"{prefix}/s.{{digest:str}}.js", service.snippet.hashed, methods=["GET", "HEAD"]),
+        Route("/healthz", service.health, methods=["GET"]),
+    ]
+    if settings.demo:
+        routes.append(Route("/", service.demo, methods=["GET"]))
+        routes.append(Route("/demo.js", lambda request: demo_script(), methods=["GET"]))
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["POST"],
+            allow_headers=["Content-Type"],
+            allow_credentials=True,
+            max_age=86400,
+        )
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+    )
+    app.state.service = service
+    return app

@@ -1,0 +1,134 @@
+"""The `leadrelay` command: serve, check, and the operator's views of the store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Sequence
+
+from pydantic import ValidationError
+
+from leadrelay.config import Settings, load_settings
+from leadrelay.routing import enabled_destinations
+
+
+def _settings_or_exit(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1)
+    except ValidationError as exc:
+        print(f"error: the configuration has {exc.error_count()} problem(s):", file=sys.stderr)
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"]) or "(settings)"
+            message = err["msg"].removeprefix("Value error, ")
+            print(f"  - {where}: {message}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    s = _settings_or_exit(args)
+    print("configuration OK")
+    print(f"  environment:      {s.environment}")
+    print(f"  database:         {_safe_url(s.database_url)}")
+    print(f"  secret key:       {'set' if s.secret_key else 'DEVELOPMENT DEFAULT (set LEADRELAY_SECRET_KEY)'}")
+    print(f"  allowed origins:  {', '.join(s.allowed_origins) or '(same origin only)'}")
+    print(f"  endpoint prefix:  {s.path_prefix}")
+    for name, why in enabled_destinations(s).items():
+        print(f"  destination {name + ':':8} {why}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from leadrelay.app import create_app
+
+    settings = _settings_or_exit(args)
+    app = create_app(settings)
+    print(f"leadrelay on http://{args.host}:{args.port}/  (store: {_safe_url(settings.database_url)})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=settings.trust_proxy_headers)
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    store = _store(args)
+    for event in store.list_events(args.limit):
+        print(event.model_dump_json(exclude={"raw"}) if not args.raw else event.model_dump_json())
+    return 0
+
+
+def cmd_rejections(args: argparse.Namespace) -> int:
+    store = _store(args)
+    for row in store.list_rejections(args.limit):
+        when = _when(row["received_at"])
+        errors = "; ".join(f"{e['path']}: {e['message']}" for e in row["errors"])
+        print(f"{when}  {row['dialect'] or '-':8} {row['event_id'] or '-':38} {errors}")
+    return 0
+
+
+def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from leadrelay.store import open_store
+
+    settings = _settings_or_exit(args)
+    store = open_store(settings.database_url)
+    store.setup()
+    return store
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadrelay", description="First-party lead tracking gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--config", metavar="FILE", help="a TOML configuration file")
+        return p
+
+    p = command("serve", "run the service under uvicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
+
+    p = command("check", "validate the configuration and summarise it")
+    p.set_defaults(func=cmd_check)
+
+    p = command("events", "list the newest stored events, one JSON line each")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--raw", action="store_true", help="include the payload as received")
+    p.set_defaults(func=cmd_events)
+
+    p = command("rejections", "list the newest rejected events and why")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_rejections)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""The collect endpoint: a batch of beacons in, one verdict per event out, after commit."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from leadrelay.config import Settings
+from leadrelay.dialects import DIALECTS, DialectError
+from leadrelay.dialects.base import errors_from_validation
+from leadrelay.errors import error_response
+from leadrelay.event import LeadEvent
+from leadrelay.identity import Identity
+from leadrelay.intake import GroupCommitter
+from leadrelay.protocol import Envelope, FieldError, Result
+from leadrelay.routing import Router
+from leadrelay.store import Accepted, Intake, Rejected
+
+ACCEPTED_TYPES = ("text/plain", "application/json")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; stop at once (without reading the rest) when the body is larger."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ValueError("Content-Length must be a non-negative integer")
+        if int(declared) > limit:
+            raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def origin_allowed(request: Request, allowed: list[str]) -> bool:
+    """No Origin (a server, curl), our own origin, or an origin on the allow-list."""
+    origin = request.headers.get("origin")
+    if origin is None or "*" in allowed:
+        return True
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin == own or origin.rstrip("/") in allowed
+
+
+class Collector:
+    """Everything the collect endpoint needs, built once per app."""
+
+    def __init__(self, settings: Settings, intake: GroupCommitter, router: Router, identity: Identity) -> None:
+        self.settings = settings
+        self.intake = intake
+        self.router = router
+        self.identity = identity
+
+    async def __call__(self, request: Request) -> Response:
+        settings = self.settings
+        if not origin_allowed(request, settings.allowed_origins):
+            return error_response(
+                403, "origin_not_allowed", f"origin {request.headers['origin']} is not allowed: add it to allowed_origins"
+            )
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in ACCEPTED_TYPES:
+            shown = media_type or "none"
+            return error_response(415, "unsupported_media_type", f"Content-Type {shown} is not accepted: send text/plain or application/json")
+        try:
+            body = await read_body(request, settings.max_body_bytes)
+        except BodyTooLarge:
+            return error_response(413, "body_too_large", f"the body is larger than {settings.max_body_bytes} bytes")
+        except ValueError as exc:
+            return error_response(400, "bad_request", str(exc))
+        except ClientDisconnect:
+            return Response(status_code=400)
+        try:
+            document = json.loads(body)
+        except UnicodeDecodeError as exc:
+            return error_response(400, "invalid_json", f"the body is not UTF-8: {exc.reason} at byte {exc.start}")
+        except json.JSONDecodeError as exc:
+            return error_response(
+                400, "invalid_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+            )
+        events = _batch_events(document)
+        if isinstance(events, str):
+            return error_response(400, "bad_request", events)
+        if len(events) > settings.max_batch_events:
+            return error_response(
+                413, "batch_too_large", f"the batch has {len(events)} events; at most {settings.max_batch_events} are accepted"
+            )
+
+        visitor = self.identity.visitor(request)
+        now = time.time()
+        results: list[Result] = []
+        items: list[Intake] = []
+        for raw in events:
+            result, item = self._judge(raw, request, visitor.id, now)
+            results.append(result)
+            items.append(item)
+        try:
+            flags = await self.intake.write(items)
+        except Exception:  # noqa: BLE001 - the store is down: the client keeps the events and retries
+            return error_response(503, "storage_unavailable", "events could not be stored; retry later", retry_after=5)
+        for result, inserted in zip(results, flags):
+            if result.status == "accepted" and not inserted:
+                result.status = "duplicate"
+                result.event = None
+        status = 422 if all(r.status == "rejected" for r in results) else 200
+        response = JSONResponse({"results": [r.model_dump(exclude_none=True) for r in results]}, status_code=status)
+        self.identity.remember(response, request, visitor)
+        return response
+
+    def _judge(self, raw: Any, request: Request, visitor_id: str, now: float) -> tuple[Result, Intake]:
+        raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        try:
+            envelope = Envelope.model_validate(raw)
+        except ValidationError as exc:
+            return self._reject(raw_id, raw, errors_from_validation(exc), now)
+        dialect = DIALECTS[envelope.dialect]
+        try:
+            event = dialect.parse(envelope)
+        except DialectError as exc:
+            return self._reject(envelope.id, raw, exc.errors, now)
+        self._enrich(event, envelope, request, visitor_id, now)
+        item = Accepted(event=event, destinations=self.router.destinations_for(event))
+        return Result(id=envelope.id, status="accepted", event=dialect.answer(event)), item
+
+    def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], now: float) -> tuple[Result, Intake]:
+        dialect = raw.get("dialect") if isinstance(raw, dict) and isinstance(raw.get("dialect"), str) else None
+        text = json.dumps(raw, ensure_ascii=False)[: self.settings.max_rejected_raw_bytes]
+        item = Rejected(event_id=event_id, dialect=dialect, errors=errors, raw=text, received_at=now)
+        return Result(id=event_id, status="rejected", errors=errors), item
+
+    def _enrich(self, event: LeadEvent, envelope: Envelope, request: Request, visitor_id: str, now: float) -> None:
+        """Add what only the server knows: when, from where, which visitor and which clicks."""
+        event.received_at = now
+        event.visitor_id = visitor_id
+        ctx = event.context
+        page = envelope.context
+        if page is not None:
+            ctx.url = ctx.url or page.url
+            ctx.referrer = ctx.referrer or page.referrer
+            ctx.landing_url = ctx.landing_url or page.landing_url
+        ctx.user_agent = ctx.user_agent or request.headers.get("user-agent")
+        ctx.ip = ctx.ip or self.identity.client_ip(request)
+        sent = envelope.click_ids
+        cookies = self.identity.click_ids(request)
+        event.click_ids.dub = event.click_ids.dub or (sent and sent.dub) or cookies.dub
+        event.click_ids.pimms = event.click_ids.pimms or (sent and sent.pimms) or cookies.pimms
+
+
+def _batch_events(document: Any) -> list[Any] | str:
+    """The list of events of a batch, or what is wrong with its shape."""
+    if isinstance(document, list):
+        events = document
+    elif isinstance(document, dict):
+        unknown = sorted(set(document) - {"events"})
+        if unknown:
+            return f"unknown property {unknown[0]!r}: a batch is {{\"events\": [...]}}"
+        if "events" not in document:
+            return "events: required property is missing"
+        events = document["events"]
+        if not isinstance(events, list):
+            return "events: must be a list of events"
+    else:
+        return 'a batch is {"events": [...]} (or a bare list of events)'
+    if not events:
+        return "events: the batch is empty"
+    return events

@@ -1,0 +1,118 @@
+"""Who the visitor is and which clicks brought them: server-set first-party cookies.
+
+Click ids (`dub_id`, `pimms_id`) get the same attributes as the vendors' own
+scripts (90 days, path=/, SameSite=Lax, domain without `www.`), plus Secure over
+HTTPS, but are set with Set-Cookie so Safari does not cap them at 7 days. The
+visitor id is a random id signed with the secret key; a cookie whose signature
+does not verify is ignored and replaced.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, Signer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leadrelay.config import Settings
+from leadrelay.event import ClickIds
+
+VISITOR_COOKIE = "lr_vid"
+CLICK_COOKIES = {"dub": "dub_id", "pimms": "pimms_id"}
+CLICK_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,190}$")
+CLICK_MAX_AGE = 90 * 24 * 3600
+VISITOR_MAX_AGE = 365 * 24 * 3600
+
+
+@dataclass
+class Visitor:
+    id: str
+    fresh: bool  # True when the request carried no valid visitor cookie
+
+
+class Identity:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._signer = Signer(settings.signing_key, salt="leadrelay.visitor")
+
+    # -- visitor ---------------------------------------------------------------
+
+    def visitor(self, request: Request) -> Visitor:
+        cookie = request.cookies.get(VISITOR_COOKIE)
+        if cookie:
+            try:
+                return Visitor(id=self._signer.unsign(cookie).decode(), fresh=False)
+            except (BadSignature, UnicodeDecodeError):
+                pass
+        return Visitor(id=uuid.uuid4().hex, fresh=True)
+
+    def remember(self, response: Response, request: Request, visitor: Visitor) -> None:
+        if visitor.fresh:
+            response.set_cookie(
+                VISITOR_COOKIE,
+                self._signer.sign(visitor.id).decode(),
+                max_age=VISITOR_MAX_AGE,
+                path="/",
+                domain=self.cookie_domain(request),
+                secure=request.url.scheme == "https",
+                httponly=True,
+                samesite="lax",
+            )
+
+    # -- click ids -------------------------------------------------------------
+
+    def click_ids(self, request: Request) -> ClickIds:
+        found = {}
+        for vendor, name in CLICK_COOKIES.items():
+            value = request.cookies.get(name)
+            found[vendor] = value if value and CLICK_ID_PATTERN.match(value) else None
+        return ClickIds(**found)
+
+    def set_click_ids(self, response: Response, request: Request, given: ClickIds) -> None:
+        """Set a cookie per given click id; under first-click attribution an existing one is kept."""
+        for vendor, name in CLICK_COOKIES.items():
+            value = getattr(given, vendor)
+            if value is None:
+                continue
+            if self.settings.attribution == "first-click" and request.cookies.get(name):
+                continue
+            response.set_cookie(
+                name,
+                value,
+                max_age=CLICK_MAX_AGE,
+                path="/",
+                domain=self.cookie_domain(request),
+                secure=request.url.scheme == "https",
+                httponly=False,
+                samesite="lax",
+            )
+
+    # -- request facts ---------------------------------------------------------
+
+    def cookie_domain(self, request: Request) -> str | None:
+        """`.example.com` for www.example.com; none on localhost and IP addresses."""
+        if self.settings.cookie_domain:
+            return self.settings.cookie_domain
+        host = request.url.hostname or ""
+        if host == "localhost" or host.endswith(".localhost") or "." not in host or _is_ip(host):
+            return None
+        return "." + host.removeprefix("www.")
+
+    def client_ip(self, request: Request) -> str | None:
+        if self.settings.trust_proxy_headers:
+            forwarded = request.headers.get("x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",", 1)[0].strip()
+        return request.client.host if request.client else None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,68 @@
+"""The wire protocol of the collect endpoint: a batch of envelopes in, one result per envelope out."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DialectName = Literal["croct", "reshape", "dub", "pimms"]
+
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+
+
+class PageContext(BaseModel):
+    """What the browser knew when the event was made."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=4096)
+    referrer: str | None = Field(default=None, max_length=4096)
+    landing_url: str | None = Field(default=None, max_length=4096)
+
+
+class ClientClickIds(BaseModel):
+    """Click ids the browser could read when the visitor acted (server cookies win when absent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dub: str | None = Field(default=None, min_length=1, max_length=190)
+    pimms: str | None = Field(default=None, min_length=1, max_length=190)
+
+
+class Envelope(BaseModel):
+    """One event of a batch, as the snippet (or any client) sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=EVENT_ID_PATTERN, description="client-generated id, the dedup key")
+    dialect: DialectName
+    type: str | None = Field(default=None, min_length=1, max_length=100)
+    payload: dict[str, Any]
+    context: PageContext | None = None
+    click_ids: ClientClickIds | None = None
+    ts: int | None = Field(default=None, ge=0, description="client clock, ms since the epoch")
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Envelope] = Field(min_length=1)
+
+
+class FieldError(BaseModel):
+    """One broken rule: where (a dotted path into the payload), what, and the rule's short name."""
+
+    path: str
+    message: str
+    rule: str
+
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+class Result(BaseModel):
+    id: str | None
+    status: Status
+    errors: list[FieldError] | None = None
+    event: dict[str, Any] | None = None

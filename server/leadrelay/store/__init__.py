@@ -1,0 +1,24 @@
+"""Where events, deliveries and rejections live. `open_store(url)` picks the database by URL scheme."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from leadrelay.store.base import Accepted, Claim, DeliveryRow, Intake, Rejected, SqlStore
+from leadrelay.store.postgres import PostgresBackend
+from leadrelay.store.sqlite import SQLiteBackend
+
+
+def open_store(url: str) -> SqlStore:
+    """sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:port/db."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///"):
+            raise ValueError("a SQLite URL looks like sqlite:///path/to/file.db")
+        return SqlStore(SQLiteBackend(unquote(url[len("sqlite:///") :])))
+    if scheme in ("postgresql", "postgres"):
+        return SqlStore(PostgresBackend(url))
+    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+
+
+__all__ = ["Accepted", "Claim", "DeliveryRow", "Intake", "Rejected", "SqlStore", "open_store"]

@@ -1,0 +1,425 @@
+"""The store: events, their deliveries (the outbox) and rejected events, behind one SQL implementation.
+
+SQLite and PostgreSQL share the schema and every query; a `Backend` supplies only
+what differs (connecting, placeholders, a few column types, row locking).
+All methods are synchronous, each one transaction, and safe to call from any
+thread: every thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Protocol, Sequence
+
+from leadrelay.event import LeadEvent
+from leadrelay.protocol import FieldError
+
+SCHEMA_VERSION = 1
+
+
+class Backend(Protocol):
+    name: str
+    serial_pk: str  # an auto-incrementing integer primary key column definition
+    real: str  # the floating-point column type
+    skip_locked: str  # appended to the claim sub-select (row locking where the database has it)
+
+    def connect(self) -> Any: ...
+
+    def sql(self, query: str) -> str:
+        """Adapt a query written with '?' placeholders to the driver's paramstyle."""
+
+
+@dataclass
+class Accepted:
+    event: LeadEvent
+    destinations: Sequence[str]
+
+
+@dataclass
+class Rejected:
+    event_id: str | None
+    dialect: str | None
+    errors: list[FieldError]
+    raw: str
+    received_at: float = field(default_factory=time.time)
+
+
+Intake = Accepted | Rejected
+
+
+@dataclass
+class Claim:
+    """A delivery a worker holds until `lease_until`; then any worker may take it again."""
+
+    delivery_id: int
+    event_id: str
+    destination: str
+    attempts: int
+    first_attempt_at: float | None
+    event: LeadEvent
+
+
+@dataclass
+class DeliveryRow:
+    delivery_id: int
+    event_id: str
+    destination: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None
+    last_error: str | None
+    response: Any
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+
+
+def _ddl(backend: Backend) -> list[str]:
+    real = backend.real
+    return [
+        f"""CREATE TABLE IF NOT EXISTS events (
+            id TEXT PRIMARY KEY,
+            dialect TEXT NOT NULL,
+            name TEXT NOT NULL,
+            visitor_id TEXT,
+            received_at {real} NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS deliveries (
+            id {backend.serial_pk},
+            event_id TEXT NOT NULL REFERENCES events(id),
+            destination TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at {real} NOT NULL,
+            first_attempt_at {real},
+            claimed_by TEXT,
+            lease_until {real},
+            last_status INTEGER,
+            last_error TEXT,
+            response TEXT,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL,
+            delivered_at {real},
+            UNIQUE (event_id, destination)
+        )""",
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)",
+        f"""CREATE TABLE IF NOT EXISTS rejections (
+            id {backend.serial_pk},
+            event_id TEXT,
+            dialect TEXT,
+            received_at {real} NOT NULL,
+            errors TEXT NOT NULL,
+            raw TEXT NOT NULL
+        )""",
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    ]
+
+
+# Upgrades from version N to N+1, applied in order on start. Version 1 is the first schema.
+_UPGRADES: dict[int, list[str]] = {}
+
+
+class SqlStore:
+    """The one store implementation; `backend` decides which database it speaks to."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.backend.connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _run(self, query: str, params: Sequence[Any] = ()) -> Any:
+        cur = self._conn().cursor()
+        cur.execute(self.backend.sql(query), params)
+        return cur
+
+    def _transaction(self) -> "_Tx":
+        return _Tx(self._conn())
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- schema ----------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the schema or upgrade it to SCHEMA_VERSION. Idempotent."""
+        with self._transaction():
+            for statement in _ddl(self.backend):
+                self._run(statement)
+            row = self._run("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                self._run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                return
+            version = row[0]
+            while version < SCHEMA_VERSION:
+                for statement in _UPGRADES[version]:
+                    self._run(statement)
+                version += 1
+            self._run("UPDATE schema_version SET version = ?", (version,))
+
+    # -- intake ----------------------------------------------------------------
+
+    def write_intake(self, items: Sequence[Intake]) -> list[bool]:
+        """Store a group of items in ONE transaction; per item, False means a duplicate event id."""
+        now = time.time()
+        inserted: list[bool] = []
+        with self._transaction():
+            for item in items:
+                if isinstance(item, Rejected):
+                    self._run(
+                        "INSERT INTO rejections (event_id, dialect, received_at, errors, raw) VALUES (?, ?, ?, ?, ?)",
+                        (
+                            item.event_id,
+                            item.dialect,
+                            item.received_at,
+                            json.dumps([e.model_dump() for e in item.errors]),
+                            item.raw,
+                        ),
+                    )
+                    inserted.append(True)
+                    continue
+                event = item.event
+                cur = self._run(
+                    "INSERT INTO events (id, dialect, name, visitor_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (event.id, event.dialect, event.name, event.visitor_id, event.received_at, event.model_dump_json()),
+                )
+                if cur.rowcount != 1:
+                    inserted.append(False)
+                    continue
+                for destination in item.destinations:
+                    self._run(
+                        "INSERT INTO deliveries (event_id, destination, next_attempt_at, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (event.id, destination, now, now, now),
+                    )
+                inserted.append(True)
+        return inserted
+
+    # -- reading ---------------------------------------------------------------
+
+    def get_event(self, event_id: str) -> LeadEvent | None:
+        row = self._run("SELECT body FROM events WHERE id = ?", (event_id,)).fetchone()
+        self._end_read()
+        return LeadEvent.model_validate_json(row[0]) if row else None
+
+    def list_events(self, limit: int = 100) -> list[LeadEvent]:
+        rows = self._run("SELECT body FROM events ORDER BY received_at DESC LIMIT ?", (limit,)).fetchall()
+        self._end_read()
+        return [LeadEvent.model_validate_json(r[0]) for r in rows]
+
+    def list_rejections(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._run(
+            "SELECT id, event_id, dialect, received_at, errors, raw FROM rejections ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        self._end_read()
+        return [
+            {
+                "id": r[0],
+                "event_id": r[1],
+                "dialect": r[2],
+                "received_at": r[3],
+                "errors": json.loads(r[4]),
+                "raw": r[5],
+            }
+            for r in rows
+        ]
+
+    def count(self, table: str) -> int:
+        if table not in ("events", "deliveries", "rejections"):
+            raise ValueError(table)
+        row = self._run(f"SELECT COUNT(*) FROM {table}").fetchone()
+        self._end_read()
+        return int(row[0])
+
+    def delivery_counts(self) -> dict[str, dict[str, int]]:
+        """{destination: {state: count}}."""
+        rows = self._run("SELECT destination, state, COUNT(*) FROM deliveries GROUP BY destination, state").fetchall()
+        self._end_read()
+        out: dict[str, dict[str, int]] = {}
+        for destination, state, n in rows:
+            out.setdefault(destination, {})[state] = int(n)
+        return out
+
+    def list_deliveries(
+        self,
+        state: str | None = None,
+        destination: str | None = None,
+        event_id: str | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryRow]:
+        where, params = self._filters(state=state, destination=destination, event_id=event_id)
+        rows = self._run(
+            "SELECT id, event_id, destination, state, attempts, next_attempt_at, last_status, last_error,"
+            f" response, created_at, updated_at, delivered_at FROM deliveries{where} ORDER BY id LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        self._end_read()
+        return [
+            DeliveryRow(
+                delivery_id=r[0],
+                event_id=r[1],
+                destination=r[2],
+                state=r[3],
+                attempts=r[4],
+                next_attempt_at=r[5],
+                last_status=r[6],
+                last_error=r[7],
+                response=json.loads(r[8]) if r[8] else None,
+                created_at=r[9],
+                updated_at=r[10],
+                delivered_at=r[11],
+            )
+            for r in rows
+        ]
+
+    # -- the outbox ------------------------------------------------------------
+
+    def claim(self, worker_id: str, limit: int, lease_s: float, destinations: Iterable[str] | None = None) -> list[Claim]:
+        """Take up to `limit` due pending deliveries that no live lease holds, oldest due first."""
+        now = time.time()
+        dest_filter, dest_params = "", ()
+        if destinations is not None:
+            names = tuple(destinations)
+            if not names:
+                return []
+            dest_filter = f" AND destination IN ({', '.join('?' for _ in names)})"
+            dest_params = names
+        with self._transaction():
+            rows = self._run(
+                "UPDATE deliveries SET claimed_by = ?, lease_until = ?, updated_at = ?"
+                " WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
+                f" AND (lease_until IS NULL OR lease_until < ?){dest_filter}"
+                f" ORDER BY next_attempt_at LIMIT ?{self.backend.skip_locked})"
+                " RETURNING id, event_id, destination, attempts, first_attempt_at",
+                (worker_id, now + lease_s, now, now, now, *dest_params, limit),
+            ).fetchall()
+            if not rows:
+                return []
+            ids = [r[1] for r in rows]
+            placeholders = ", ".join("?" for _ in ids)
+            bodies = dict(self._run(f"SELECT id, body FROM events WHERE id IN ({placeholders})", ids).fetchall())
+        claims = [
+            Claim(
+                delivery_id=r[0],
+                event_id=r[1],
+                destination=r[2],
+                attempts=r[3],
+                first_attempt_at=r[4],
+                event=LeadEvent.model_validate_json(bodies[r[1]]),
+            )
+            for r in rows
+        ]
+        claims.sort(key=lambda c: c.delivery_id)
+        return claims
+
+    def finish(
+        self,
+        claim: Claim,
+        worker_id: str,
+        state: str,
+        status: int | None,
+        error: str | None,
+        response: Any = None,
+        next_attempt_at: float | None = None,
+    ) -> bool:
+        """Record one attempt's outcome: state 'delivered', 'dead', or 'pending' (retry at next_attempt_at).
+
+        Only the worker holding the claim may finish it; returns False when the lease was lost.
+        """
+        now = time.time()
+        with self._transaction():
+            cur = self._run(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
+                " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
+                " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
+                " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
+                " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                (
+                    state,
+                    now,
+                    next_attempt_at if next_attempt_at is not None else now,
+                    status,
+                    error,
+                    json.dumps(response) if response is not None else None,
+                    now,
+                    now if state == "delivered" else None,
+                    claim.delivery_id,
+                    worker_id,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def replay(self, destination: str | None = None, event_id: str | None = None) -> int:
+        """Put dead-lettered deliveries back in the queue, due now, with a fresh attempt budget."""
+        now = time.time()
+        where, params = self._filters(state="dead", destination=destination, event_id=event_id)
+        with self._transaction():
+            cur = self._run(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL,"
+                f" next_attempt_at = ?, claimed_by = NULL, lease_until = NULL, updated_at = ?{where}",
+                (now, now, *params),
+            )
+            return int(cur.rowcount)
+
+    def next_due_at(self) -> float | None:
+        row = self._run("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'").fetchone()
+        self._end_read()
+        return row[0] if row else None
+
+    # -- helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def _filters(**conditions: str | None) -> tuple[str, tuple[Any, ...]]:
+        clauses = [f"{column} = ?" for column, value in conditions.items() if value is not None]
+        params = tuple(value for value in conditions.values() if value is not None)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def _end_read(self) -> None:
+        """End the implicit read transaction so readers never pin old snapshots."""
+        self._conn().commit()
+
+
+class _Tx:
+    """Commit on success, roll back on error."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> _Tx:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

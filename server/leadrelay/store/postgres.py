@@ -1,0 +1,23 @@
+"""PostgreSQL backend: the scale-out store. Same schema and queries as SQLite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PostgresBackend:
+    name = "postgresql"
+    serial_pk = "BIGSERIAL PRIMARY KEY"
+    real = "DOUBLE PRECISION"
+    skip_locked = " FOR UPDATE SKIP LOCKED"  # concurrent workers never block on each other's claims
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=False)
+
+    def sql(self, query: str) -> str:
+        return query.replace("?", "%s")

@@ -1,0 +1,79 @@
+"""Shared fixtures: settings on a temporary SQLite file, the app, a live server, Chromium for Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from leadrelay.app import create_app
+from leadrelay.config import Settings, load_settings
+from tests.support.live import LiveServer
+
+CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'leadrelay.db'}"
+
+
+@pytest.fixture
+def make_settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Build Settings on the test's own database, ignoring the developer's LEADRELAY_* environment."""
+    for name in list(os.environ):
+        if name.startswith("LEADRELAY_") and name != "LEADRELAY_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+
+    def make(**overrides: Any) -> Settings:
+        overrides.setdefault("database_url", db_url)
+        return load_settings(**overrides)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+# -- Playwright: Debian's Chromium unless LEADRELAY_CHROMIUM says otherwise -------------
+
+
+def chromium_path() -> str | None:
+    """LEADRELAY_CHROMIUM, else Debian's chromium, else None (Playwright's own browser)."""
+    configured = os.environ.get("LEADRELAY_CHROMIUM")
+    if configured:
+        return configured
+    for candidate in CHROMIUM_CANDIDATES:
+        if shutil.which(candidate) or Path(candidate).is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    args = dict(browser_type_launch_args)
+    path = chromium_path()
+    if path:
+        args["executable_path"] = path
+    args["args"] = [
+        *args.get("args", []),
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    return args
