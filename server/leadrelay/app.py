@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
             service.store.close()
 
     routes = [
-        Route(f"{prefix}/e", service.collector, methods=["POST"]),
+        Route(f"{prefix}/e", service.collector.collect, methods=["POST"]),
         Route(f"{prefix}/c", service.click, methods=["GET"]),
         Route(f"{prefix}/s.js", service.snippet.stable, methods=["GET", "HEAD"]),
         Route(f"{prefix}/s.{{digest:str}}.js", service.snippet.hashed, methods=["GET", "HEAD"]),

@@ -22,6 +22,7 @@ from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
+MAX_DEPTH = 32  # objects and lists inside a payload; vendors' own rules nest far less
 
 
 class BodyTooLarge(Exception):
@@ -64,7 +65,7 @@ class Collector:
         self.router = router
         self.identity = identity
 
-    async def __call__(self, request: Request) -> Response:
+    async def collect(self, request: Request) -> Response:
         settings = self.settings
         if not origin_allowed(request, settings.allowed_origins):
             return error_response(
@@ -90,6 +91,10 @@ class Collector:
             return error_response(
                 400, "invalid_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
             )
+        except RecursionError:
+            return error_response(400, "invalid_json", "invalid JSON: nested too deeply")
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            return error_response(400, "invalid_json", f"invalid JSON: {exc}")
         events = _batch_events(document)
         if isinstance(events, str):
             return error_response(400, "bad_request", events)
@@ -125,13 +130,16 @@ class Collector:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
             return self._reject(raw_id, raw, errors_from_validation(exc), now)
+        if nesting_depth(envelope.payload) > MAX_DEPTH:
+            error = FieldError(path="payload", message=f"nested deeper than {MAX_DEPTH} levels", rule="max_depth")
+            return self._reject(envelope.id, raw, [error], now)
         dialect = DIALECTS[envelope.dialect]
         try:
             event = dialect.parse(envelope)
         except DialectError as exc:
             return self._reject(envelope.id, raw, exc.errors, now)
         self._enrich(event, envelope, request, visitor_id, now)
-        item = Accepted(event=event, destinations=self.router.destinations_for(event))
+        item = Accepted(event=event, destinations=self.router.destinations_for(event), body=event.model_dump_json())
         return Result(id=envelope.id, status="accepted", event=dialect.answer(event)), item
 
     def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], now: float) -> tuple[Result, Intake]:
@@ -156,6 +164,26 @@ class Collector:
         cookies = self.identity.click_ids(request)
         event.click_ids.dub = event.click_ids.dub or (sent and sent.dub) or cookies.dub
         event.click_ids.pimms = event.click_ids.pimms or (sent and sent.pimms) or cookies.pimms
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply objects and lists nest in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def _batch_events(document: Any) -> list[Any] | str:

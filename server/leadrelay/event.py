@@ -80,6 +80,8 @@ class LeadEvent(_Model):
     value: float | None = None
     currency: str | None = None
     exchange_rate: float | None = None
+    source_id: str | None = None
+    """the id the payload itself gives the event (Reshape event.id, Croct leadId)"""
     customer: Customer = Field(default_factory=Customer)
     click_ids: ClickIds = Field(default_factory=ClickIds)
     visitor_id: str | None = None

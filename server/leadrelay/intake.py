@@ -78,9 +78,14 @@ class GroupCommitter:
         items = [item for job in jobs for item in job[0]]
         try:
             flags = self.store.write_intake(items)
-        except Exception as exc:  # noqa: BLE001 - every waiting request must hear about it
-            log.exception("group commit of %d items failed", len(items))
-            self._resolve(jobs, None, exc)
+        except Exception:  # noqa: BLE001
+            if len(jobs) == 1:
+                log.exception("commit of %d items failed", len(items))
+                self._resolve(jobs, None, _failure())
+                return
+            # One request must not fail its neighbours: commit each on its own.
+            for job in jobs:
+                self._commit([job])
             return
         self.commits += 1
         self.items += len(items)
@@ -99,6 +104,14 @@ class GroupCommitter:
                 loop.call_soon_threadsafe(_settle, outcomes)
             except RuntimeError:  # the loop is closed: its requests are gone
                 pass
+
+
+class StoreUnavailable(Exception):
+    """The store could not commit: nothing was acknowledged."""
+
+
+def _failure() -> StoreUnavailable:
+    return StoreUnavailable("the store could not commit the events")
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[list[bool]], object]]) -> None:

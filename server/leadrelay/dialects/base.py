@@ -43,19 +43,56 @@ def format_path(loc: tuple[int | str, ...]) -> str:
     return out or "(root)"
 
 
+# Plain messages for pydantic's built-in error types; `{name}` is filled from the error's context.
 _MESSAGES = {
     "extra_forbidden": "unknown property",
     "missing": "required property is missing",
+    "string_type": "must be a string",
+    "bool_type": "must be a boolean (true or false)",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "list_type": "must be a list",
+    "literal_error": "must be {expected}",
+    "enum": "must be {expected}",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be greater than or equal to {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be less than or equal to {le}",
+    "string_too_short": "must be at least {min_length} characters long",
+    "string_too_long": "must be at most {max_length} characters long",
+    "string_pattern_mismatch": "must match {pattern}",
+    "too_short": "must have at least {min_length} items",
+    "too_long": "must have at most {max_length} items",
 }
+
+
+def _message(err: Any) -> str:
+    """The plain message of one pydantic error (custom errors keep their own message)."""
+    rule: str = err["type"]
+    template = _MESSAGES.get(rule)
+    if template is not None:
+        try:
+            return template.format(**err.get("ctx", {}))
+        except (KeyError, IndexError):
+            pass
+    message: str = err["msg"]
+    if rule in ("value_error", "assertion_error") and message.startswith(("Value error, ", "Assertion failed, ")):
+        return message.split(", ", 1)[1]
+    if message.startswith("Input should be "):
+        return "must be " + message.removeprefix("Input should be ")
+    return message
 
 
 def errors_from_validation(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[FieldError]:
     """Turn pydantic's errors into FieldErrors with dotted paths and plain messages."""
-    errors: list[FieldError] = []
-    for err in exc.errors(include_url=False):
-        rule = err["type"]
-        message = _MESSAGES.get(rule) or err["msg"]
-        if rule in ("value_error", "assertion_error") and message.startswith(("Value error, ", "Assertion failed, ")):
-            message = message.split(", ", 1)[1]
-        errors.append(FieldError(path=format_path(prefix + tuple(err["loc"])), message=message, rule=rule))
-    return errors
+    return [
+        FieldError(path=format_path(prefix + tuple(err["loc"])), message=_message(err), rule=err["type"])
+        for err in exc.errors(include_url=False)
+    ]

@@ -36,6 +36,11 @@ class Backend(Protocol):
 class Accepted:
     event: LeadEvent
     destinations: Sequence[str]
+    body: str = ""  # the event as JSON; serialized here unless the caller already did
+
+    def __post_init__(self) -> None:
+        if not self.body:
+            self.body = self.event.model_dump_json()
 
 
 @dataclass
@@ -205,7 +210,7 @@ class SqlStore:
                 cur = self._run(
                     "INSERT INTO events (id, dialect, name, visitor_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (id) DO NOTHING",
-                    (event.id, event.dialect, event.name, event.visitor_id, event.received_at, event.model_dump_json()),
+                    (event.id, event.dialect, event.name, event.visitor_id, event.received_at, item.body),
                 )
                 if cur.rowcount != 1:
                     inserted.append(False)

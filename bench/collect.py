@@ -1,0 +1,176 @@
+"""Collector throughput: a bare Starlette POST route versus the real collect endpoint, in one run.
+
+Both run under one uvicorn worker (uvloop + httptools); wrk drives 64 connections
+with a ~600-byte croct leadGenerated event, each request with a fresh event id so
+every one is a real insert, acknowledged only after its group commit on SQLite.
+
+    .venv/bin/python bench/collect.py [--seconds 10] [--connections 64]
+
+Needs wrk (Debian: apt-get install wrk). Prints requests/s, p50 and p99 latency
+for both, and the ratio real/bare (target: >= 0.6, p99 <= 50 ms on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EVENT = {
+    "id": "ID",
+    "dialect": "croct",
+    "type": "leadGenerated",
+    "payload": {
+        "leadId": "1ed2fd65-a027-4f3a-a35f-c6dd97537392",
+        "currency": "USD",
+        "value": 100,
+        "lead": {
+            "firstName": "Carol",
+            "lastName": "Doe",
+            "birthDate": "2000-08-31",
+            "gender": "female",
+            "email": "carol@croct.com",
+            "phone": "+15555983800",
+            "address": {"street": "123 Some Street", "city": "San Francisco", "region": "California", "country": "US"},
+            "company": "Croct",
+            "companyUrl": "https://croct.com",
+            "jobTitle": "Head of Marketing",
+            "custom": {"points": 1, "plan": "pro"},
+        },
+    },
+    "context": {"url": "https://www.example.com/signup?utm_source=newsletter", "referrer": "https://www.example.com/"},
+}
+
+BARE_APP = textwrap.dedent(
+    """
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def endpoint(request):
+        body = await request.body()
+        return JSONResponse({"results": [{"id": "x", "status": "accepted", "bytes": len(body)}]})
+
+    app = Starlette(routes=[Route("/lr/e", endpoint, methods=["POST"])])
+    """
+)
+
+WRK_SCRIPT = textwrap.dedent(
+    """
+    local counter = 0
+    local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+    local template = [[BODY]]
+    wrk.method = "POST"
+    wrk.headers["Content-Type"] = "text/plain"
+    request = function()
+      counter = counter + 1
+      local body = template:gsub("__ID__", prefix .. "-" .. counter, 1)
+      return wrk.format(nil, nil, nil, body)
+    end
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def start_server(app_arg: list[str], port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable, "-m", "uvicorn", *app_arg, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stderr=subprocess.PIPE)
+    wait_up(f"http://127.0.0.1:{port}/lr/e", proc)
+    return proc
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    figures = {"rps": rps}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)  # type: ignore[union-attr]
+        figures[f"p{pct}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    figures["errors"] = float(non2xx.group(1)) if non2xx else 0.0
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    body = json.dumps({"events": [EVENT]}, separators=(",", ":")).replace('"ID"', '"__ID__"')
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "bare_app.py").write_text(BARE_APP)
+        script = tmpdir / "post.lua"
+        script.write_text(WRK_SCRIPT.replace("BODY", body))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
+        env.update(
+            LEADRELAY_DATABASE_URL=f"sqlite:///{tmpdir / 'bench.db'}",
+            LEADRELAY_SECRET_KEY="bench-secret",
+            LEADRELAY_WORKER="false",
+            LEADRELAY_DEMO="false",
+            PYTHONPATH=str(tmpdir),
+        )
+        print(f"event body: {len(body.encode())} bytes; {args.connections} connections; {args.seconds}s per run")
+        results = {}
+        for name, app_arg in (("bare starlette", ["bare_app:app"]), ("leadrelay collect", ["--factory", "leadrelay.app:create_app"])):
+            port = free_port()
+            proc = start_server(app_arg, port, env, tmpdir)
+            try:
+                url = f"http://127.0.0.1:{port}/lr/e"
+                run_wrk(url, script, args.warmup, args.connections)
+                results[name] = run_wrk(url, script, args.seconds, args.connections)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=20)
+            r = results[name]
+            print(f"{name:18} {r['rps']:9.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   non-2xx {r['errors']:.0f}")
+        ratio = results["leadrelay collect"]["rps"] / results["bare starlette"]["rps"]
+        print(f"ratio (collect / bare): {ratio:.2f}   target >= 0.60, collect p99 <= 50 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""What every destination shares: the Destination base class, event-name routing, and outcome classification.
+
+A destination turns a canonical LeadEvent into one HTTP request (`prepare`) and
+reads the vendor's answer (`error_message`, `keep`). Deciding what an answer
+*means* (delivered, retry later, dead-letter) is the same for every vendor and
+lives here, in `classify`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from leadrelay.config import Settings
+from leadrelay.event import LeadEvent
+
+Verdict = Literal["delivered", "retry", "dead"]
+
+MAX_KEPT_CHARS = 4000  # the longest vendor answer (as text) kept with a delivery
+WILDCARD = "*"
+
+
+class Undeliverable(Exception):
+    """The event cannot be turned into a request this vendor would accept (dead-lettered, never sent)."""
+
+
+@dataclass
+class Outgoing:
+    """One prepared HTTP request."""
+
+    url: str
+    json: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
+
+
+@dataclass
+class Outcome:
+    """What one attempt came to, before the retry policy decides the delivery's next state."""
+
+    verdict: Verdict
+    status: int | None = None
+    error: str | None = None
+    response: Any = None
+    retry_after: float | None = None  # seconds, from the vendor's Retry-After header
+    unhealthy: bool = False  # 401/403: the credentials are wrong, every delivery will fail
+
+
+class Destination:
+    """A vendor leadrelay forwards events to. Subclasses set `name` and implement the vendor-specific parts."""
+
+    name: ClassVar[str]
+    dialect: ClassVar[str]  # events in this dialect always go to this destination
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- configuration ------------------------------------------------------------
+
+    @classmethod
+    def missing(cls, settings: Settings) -> str | None:
+        """Why this destination is off (the settings it lacks), or None when it is on."""
+        raise NotImplementedError
+
+    @property
+    def events(self) -> dict[str, str]:
+        """{canonical event name: vendor event name}; the key '*' matches any other name."""
+        raise NotImplementedError
+
+    def secrets(self) -> list[str]:
+        """Values that must never be stored or shown (removed from errors and kept responses)."""
+        raise NotImplementedError
+
+    # -- routing ------------------------------------------------------------------
+
+    def event_name(self, event: LeadEvent) -> str | None:
+        """The vendor's name for `event`, or None when the event does not go to this vendor."""
+        return map_event_name(self.events, event, self.dialect)
+
+    def accepts(self, event: LeadEvent) -> bool:
+        """Whether a delivery to this destination is scheduled for `event` (decided at intake)."""
+        return self.event_name(event) is not None
+
+    # -- the request and the answer -------------------------------------------------
+
+    def prepare(self, event: LeadEvent) -> Outgoing:
+        """The request that delivers `event`; raises Undeliverable when there is none."""
+        raise NotImplementedError
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The vendor's own explanation of an error answer."""
+        body = _json_or_none(response)
+        if isinstance(body, dict):
+            err = body.get("error")
+            if isinstance(err, dict) and isinstance(err.get("message"), str):
+                code = err.get("code")
+                return f"{code}: {err['message']}" if isinstance(code, str) else err["message"]
+            if isinstance(err, str):
+                return err
+            if isinstance(body.get("message"), str):
+                return body["message"]
+        text = response.text.strip()
+        return text[:500] if text else response.reason_phrase or "no message"
+
+    def keep(self, response: httpx.Response) -> Any:
+        """What of a 2xx answer is stored with the delivery: its JSON body (or text), size-capped."""
+        return kept_body(response)
+
+
+def map_event_name(mapping: dict[str, str], event: LeadEvent, own_dialect: str) -> str | None:
+    """Explicit mapping first, then the vendor's own dialect keeps its name, then the '*' wildcard.
+
+    A mapped value of '*' means "the event's own name".
+    """
+    if event.name in mapping:
+        target = mapping[event.name]
+    elif event.dialect == own_dialect:
+        return event.name
+    elif WILDCARD in mapping:
+        target = mapping[WILDCARD]
+    else:
+        return None
+    return event.name if target == WILDCARD else target
+
+
+# -- classifying an attempt ----------------------------------------------------------
+
+
+def classify(destination: Destination, response: httpx.Response, now: float | None = None) -> Outcome:
+    """2xx delivered; 408, 429 and 5xx retried (honouring Retry-After); other answers dead-lettered at once."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome("delivered", status=status, response=destination.keep(response))
+    kept = kept_body(response)
+    message = f"HTTP {status} {destination.error_message(response)}"
+    if status in (408, 429) or status >= 500:
+        return Outcome(
+            "retry", status=status, error=message, response=kept, retry_after=retry_after(response.headers, now)
+        )
+    if 300 <= status < 400:
+        message = f"HTTP {status} unexpected redirect to {response.headers.get('location', '(nowhere)')}"
+    return Outcome("dead", status=status, error=message, response=kept, unhealthy=status in (401, 403))
+
+
+def classify_error(exc: Exception) -> Outcome:
+    """Timeouts and connection errors are retried; they never reach the vendor's error handling."""
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+        return Outcome("retry", error=f"timeout: no answer in time ({type(exc).__name__})")
+    if isinstance(exc, httpx.TransportError):
+        detail = str(exc) or type(exc).__name__
+        return Outcome("retry", error=f"connection error: {detail}")
+    raise exc
+
+
+def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def kept_body(response: httpx.Response) -> Any:
+    body = _json_or_none(response)
+    if body is not None and len(response.content) <= MAX_KEPT_CHARS:
+        return body
+    text = response.text
+    return {"text": text[:MAX_KEPT_CHARS], "truncated": len(text) > MAX_KEPT_CHARS} if text else None
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """`value` with every secret replaced by '***' (strings, and strings inside JSON structures)."""
+    secrets = [s for s in secrets if s]
+    if not secrets or value is None:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    text = json.dumps(value)
+    if not any(secret in text for secret in secrets):
+        return value
+    return json.loads(redact(text, secrets))
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+# -- helpers for building vendor bodies -----------------------------------------------
+
+
+def json_length(value: Any) -> int:
+    """Length of JSON.stringify(value) as JavaScript counts it (UTF-16 code units, no spaces)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_metadata(metadata: dict[str, Any], limit: int) -> dict[str, Any]:
+    """`metadata` cut to at most `limit` JSON characters: the largest properties go first, and are listed."""
+    if json_length(metadata) <= limit:
+        return metadata
+    properties = dict(metadata.get("properties") or {})
+    out = {k: v for k, v in metadata.items() if k != "properties"}
+    by_size = sorted(properties, key=lambda k: json_length({k: properties[k]}), reverse=True)
+    for key in by_size:
+        trial = {**out, "properties": properties, "truncated": True}
+        if json_length(trial) <= limit:
+            break
+        del properties[key]
+    out = {**out, "properties": properties, "truncated": True}
+    if json_length(out) > limit:  # even without properties it is too long: keep only the basics
+        out = {k: out[k] for k in ("value", "currency", "truncated") if k in out}
+    return out
+
+
+def customer_id(event: LeadEvent, limit: int = 100) -> str:
+    """The customer id sent to Dub/PIMMS: the event's customer id, else its email, else the visitor id, else the event id.
+
+    The first candidate that fits 1..`limit` characters wins, so the same person gets the same id every time.
+    """
+    email_address = event.customer.email.lower() if event.customer.email else None
+    for candidate in (event.customer.external_id, email_address, event.visitor_id, event.id):
+        if candidate and len(candidate) <= limit:
+            return candidate
+    return event.id[:limit]
+
+
+def is_http_url(value: str | None) -> bool:
+    return bool(value) and value.startswith(("http://", "https://")) and " " not in value  # type: ignore[union-attr]

@@ -1,0 +1,222 @@
+"""Croct: `croct.track('leadGenerated', payload)`, validated by the rules Croct publishes (seed 000).
+
+Optional properties may be left out but not set to null, as in Croct's own SDK.
+Beyond the seed, `currency` is capped at 10 characters, `avatar` at 500 and
+`companyUrl` at 200, as Croct's SDK does (`@croct/sdk` schemas).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from leadrelay.dialects.base import DialectError
+from leadrelay.dialects.common import js_length, length, real_date, url, validate
+from leadrelay.event import Address, Customer, LeadEvent
+from leadrelay.protocol import Envelope, FieldError
+
+SUPPORTED_TYPES: set[str] = {"leadGenerated"}
+"""The Croct event types this dialect takes; configuration may add to it."""
+
+MAX_ATTRIBUTES = 10
+MAX_ATTRIBUTE_NAME = 20
+MAX_STRING = 100
+MAX_COLLECTION = 30
+MAX_MAP_KEY = 50
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+Text50 = Annotated[str, Strict(), AfterValidator(length(1, 50))]
+Text100 = Annotated[str, Strict(), AfterValidator(length(1, 100))]
+Email = Annotated[str, Strict(), AfterValidator(length(1, 254))]
+Phone = Annotated[str, Strict(), AfterValidator(length(1, 30))]
+Date = Annotated[str, Strict(), AfterValidator(real_date)]
+Avatar = Annotated[str, Strict(), AfterValidator(url), AfterValidator(length(0, 500))]
+CompanyUrl = Annotated[str, Strict(), AfterValidator(url), AfterValidator(length(0, 200))]
+
+
+class _Strict(BaseModel):
+    """Croct's objects: known properties only, exact JSON types, no nulls."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("null", "must not be null: leave the property out instead")
+        return value
+
+
+class LeadAddress(_Strict):
+    street: Text100 | None = None
+    district: Text100 | None = None
+    city: Text100 | None = None
+    region: Text100 | None = None
+    country: Text100 | None = None
+    postalCode: Annotated[str, Strict(), AfterValidator(length(1, 20))] | None = None
+
+
+class LeadProfile(_Strict):
+    """The `lead` property: a Croct user profile."""
+
+    firstName: Text50 | None = None
+    lastName: Text50 | None = None
+    birthDate: Date | None = None
+    gender: Literal["male", "female", "neutral", "unknown"] | None = None
+    email: Email | None = None
+    alternateEmail: Email | None = None
+    phone: Phone | None = None
+    alternatePhone: Phone | None = None
+    address: LeadAddress | None = None
+    avatar: Avatar | None = None
+    company: Annotated[str, Strict(), AfterValidator(length(1, 200))] | None = None
+    companyUrl: CompanyUrl | None = None
+    jobTitle: Text50 | None = None
+    custom: dict[str, Any] | None = None
+
+    @field_validator("custom")
+    @classmethod
+    def _custom(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        problems = custom_attribute_errors(value or {})
+        if problems:
+            raise ValidationError.from_exception_data("custom", problems)
+        return value
+
+
+class LeadGenerated(_Strict):
+    """The `leadGenerated` payload, plus the `userId` the seed's own snippet passes."""
+
+    userId: Text100 | None = None
+    leadId: Text100 | None = None
+    currency: Annotated[str, Strict(), AfterValidator(length(1, 10))] | None = None
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    lead: LeadProfile | None = None
+
+
+def _problem(rule: str, message: str, loc: tuple[str | int, ...], value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(rule, message), loc=loc, input=value)
+
+
+def _primitive_errors(value: Any, loc: tuple[str | int, ...]) -> list[InitErrorDetails]:
+    """A string of at most 100 characters, a finite number, a boolean or null."""
+    if value is None or isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        ok = isinstance(value, int) or math.isfinite(value)
+        return [] if ok else [_problem("finite_number", "must be a finite number", loc, value)]
+    if isinstance(value, str):
+        if js_length(value) > MAX_STRING:
+            return [_problem("length", f"must be at most {MAX_STRING} characters long", loc, value)]
+        return []
+    if isinstance(value, list | dict):
+        message = "too deeply nested: a list or map inside a list or map may hold only strings, numbers, booleans or null"
+        return [_problem("nesting", message, loc, value)]
+    return [_problem("attribute_type", "must be a string, number, boolean, null, list or map", loc, value)]
+
+
+def _value_errors(value: Any, loc: tuple[str | int, ...], depth: int) -> list[InitErrorDetails]:
+    """A custom attribute value; `depth` is how many more levels of lists and maps may follow."""
+    if depth == 0 or not isinstance(value, list | dict):
+        return _primitive_errors(value, loc)
+    problems: list[InitErrorDetails] = []
+    if len(value) > MAX_COLLECTION:
+        kind = "list may hold at most 30 elements" if isinstance(value, list) else "map may hold at most 30 entries"
+        problems.append(_problem("collection_size", f"a {kind}", loc, value))
+    items = enumerate(value) if isinstance(value, list) else value.items()
+    for key, item in items:
+        if isinstance(key, str) and js_length(key) > MAX_MAP_KEY:
+            problems.append(_problem("map_key", f"map keys must be at most {MAX_MAP_KEY} characters long", loc + (key,), key))
+        problems.extend(_value_errors(item, loc + (key,), depth - 1))
+    return problems
+
+
+def custom_attribute_errors(custom: dict[str, Any]) -> list[InitErrorDetails]:
+    """Every way `custom` breaks Croct's custom attribute rules, located relative to it."""
+    problems: list[InitErrorDetails] = []
+    if len(custom) > MAX_ATTRIBUTES:
+        problems.append(_problem("too_many_attributes", f"at most {MAX_ATTRIBUTES} attributes", (), custom))
+    for name, value in custom.items():
+        if js_length(name) > MAX_ATTRIBUTE_NAME:
+            message = f"attribute names must be at most {MAX_ATTRIBUTE_NAME} characters long"
+            problems.append(_problem("attribute_name", message, (name,), name))
+        elif not ATTRIBUTE_NAME.fullmatch(name):
+            message = "attribute names must start with a letter or underscore, followed by letters, digits or underscores"
+            problems.append(_problem("attribute_name", message, (name,), name))
+        problems.extend(_value_errors(value, (name,), depth=2))
+    return problems
+
+
+def _customer(body: LeadGenerated) -> Customer:
+    lead = body.lead or LeadProfile()
+    address = None
+    if lead.address is not None:
+        a = lead.address
+        address = Address(
+            street=a.street, district=a.district, city=a.city, region=a.region, country=a.country, postal_code=a.postalCode
+        )
+    return Customer(
+        external_id=body.userId,
+        first_name=lead.firstName,
+        last_name=lead.lastName,
+        emails=[e for e in (lead.email, lead.alternateEmail) if e is not None],
+        phones=[p for p in (lead.phone, lead.alternatePhone) if p is not None],
+        avatar=lead.avatar,
+        address=address,
+        company=lead.company,
+        company_url=lead.companyUrl,
+        job_title=lead.jobTitle,
+        birth_date=lead.birthDate,
+        gender=lead.gender,
+        custom=dict(lead.custom or {}),
+    )
+
+
+def patch(lead: dict[str, Any]) -> dict[str, Any]:
+    """Croct's profile patch for `lead`: one 'set' per attribute, each custom attribute on its own."""
+    operations: list[dict[str, Any]] = []
+    for key, value in lead.items():
+        if key == "custom":
+            operations.extend({"type": "set", "path": f"custom.{name}", "value": v} for name, v in value.items())
+        else:
+            operations.append({"type": "set", "path": key, "value": value})
+    return {"operations": operations}
+
+
+class CroctDialect:
+    """Croct's `leadGenerated` event."""
+
+    name = "croct"
+
+    def parse(self, envelope: Envelope) -> LeadEvent:
+        if envelope.type not in SUPPORTED_TYPES:
+            supported = ", ".join(sorted(SUPPORTED_TYPES))
+            problem = "missing Croct event type" if envelope.type is None else f"unsupported Croct event type '{envelope.type}'"
+            message = f"{problem}; supported types: {supported}"
+            raise DialectError([FieldError(path="type", message=message, rule="event_type")])
+        body = validate(LeadGenerated, envelope.payload)
+        return LeadEvent(
+            id=envelope.id,
+            name=envelope.type,
+            dialect=self.name,
+            value=body.value,
+            currency=body.currency,
+            source_id=body.leadId,
+            customer=_customer(body),
+            raw=copy.deepcopy(envelope.payload),
+        )
+
+    def answer(self, event: LeadEvent) -> dict[str, Any] | None:
+        """The processed event Croct's `track()` resolves to: leadId, currency, value and patch."""
+        out = {key: event.raw[key] for key in ("leadId", "currency", "value") if key in event.raw}
+        if "lead" in event.raw:
+            out["patch"] = patch(event.raw["lead"])
+        return out
+
+
+DIALECT = CroctDialect()

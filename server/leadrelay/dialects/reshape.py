@@ -1,0 +1,179 @@
+"""DATA Reshape: the object given to `reshape.push({...})` or POSTed to its server API (seed 003).
+
+Every object keeps the keys the reference does not list (e.g. `user.new_customer`
+in the seed's own examples); they reach LeadEvent.raw untouched. Listed keys are
+checked, and may be null (left out).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+
+from leadrelay.dialects.common import (
+    Number,
+    Str,
+    email_or_sha256,
+    ip_address,
+    length,
+    one_or_many,
+    phone_or_sha256,
+    validate,
+    whole_number,
+)
+from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
+from leadrelay.protocol import Envelope, FieldError
+
+LEAD_EVENTS = ("lead_created", "lead_qualified", "lead_disqualified")
+"""Events the server API only takes with a currency and an id (the deduplication key)."""
+
+NonEmpty = Annotated[str, Strict(), AfterValidator(length(1))]
+Ip = Annotated[str, Strict(), AfterValidator(ip_address)]
+Emails = Annotated[list[Annotated[str, Strict(), AfterValidator(email_or_sha256)]], one_or_many(email_or_sha256)]
+Phones = Annotated[list[Annotated[str, Strict(), AfterValidator(phone_or_sha256)]], one_or_many(phone_or_sha256)]
+Count = Annotated[int, BeforeValidator(whole_number(0))]
+Timestamp = Annotated[Number, Field(ge=0)]
+
+
+class _Open(BaseModel):
+    """A Reshape object: listed keys are checked, others are kept as they are."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class ReshapeEvent(_Open):
+    name: NonEmpty
+    value: Number | None = None
+    currency: NonEmpty | None = None
+    exchange_rate: Number | None = None
+    id: NonEmpty | None = None
+    properties: dict[str, Any] | None = None
+
+
+class ReshapeContext(_Open):
+    url: Str | None = None
+    page_type: Str | None = None
+    environment: Literal["prod", "dev"] | None = None
+    data_source: Str | None = None
+    user_agent: Str | None = None
+    override_ip: Ip | None = None
+    overide_ip: Ip | None = None
+    """The seed's spelling of override_ip."""
+    landing_url: Str | None = None
+    referring_url: Str | None = None
+
+
+class ReshapeUser(_Open):
+    id: Str | None = None
+    email: Emails | None = None
+    phone: Phones | None = None
+    first_name: Str | None = None
+    last_name: Str | None = None
+    country: Str | None = None
+    region: Str | None = None
+    city: Str | None = None
+    street: Str | None = None
+    postal_code: Str | None = None
+    orders_total_number: Count | None = None
+    orders_canceled_number: Count | None = None
+    orders_total_value: Number | None = None
+    orders_refunded_value: Number | None = None
+    predicted_value: Number | None = None
+    created_at: Timestamp | None = None
+    """Milliseconds since the Unix epoch."""
+    properties: dict[str, Any] | None = None
+
+
+class ReshapeConsent(_Open):
+    analytics: bool | None = None
+    personalization: bool | None = None
+    marketing: bool | None = None
+
+
+class ReshapePush(_Open):
+    """One `reshape.push()` object."""
+
+    event: ReshapeEvent
+    context: ReshapeContext | None = None
+    user: ReshapeUser | None = None
+    consent: ReshapeConsent | None = None
+    cookies: dict[str, Str] | None = None
+
+
+def lead_event_errors(payload: dict[str, Any]) -> list[FieldError]:
+    """Lead events need `event.currency` and `event.id`."""
+    event = payload.get("event")
+    if not isinstance(event, dict) or event.get("name") not in LEAD_EVENTS:
+        return []
+    name = event["name"]
+    needs = {"currency": "a currency", "id": "an id, the deduplication key"}
+    return [
+        FieldError(path=f"event.{key}", message=f"required property is missing: {name} events need {what}", rule="missing")
+        for key, what in needs.items()
+        if event.get(key) is None
+    ]
+
+
+def _customer(user: ReshapeUser) -> Customer:
+    place = {"street": user.street, "city": user.city, "region": user.region, "country": user.country}
+    address = None
+    if any(v is not None for v in place.values()) or user.postal_code is not None:
+        address = Address(**place, postal_code=user.postal_code)
+    return Customer(
+        external_id=user.id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        emails=list(user.email or []),
+        phones=list(user.phone or []),
+        address=address,
+        custom=dict(user.properties or {}),
+    )
+
+
+def _context(context: ReshapeContext) -> Context:
+    return Context(
+        url=context.url,
+        referrer=context.referring_url,
+        landing_url=context.landing_url,
+        page_type=context.page_type,
+        environment=context.environment,
+        data_source=context.data_source,
+        user_agent=context.user_agent,
+        ip=context.override_ip or context.overide_ip,
+    )
+
+
+class ReshapeDialect:
+    """DATA Reshape's push object."""
+
+    name = "reshape"
+
+    def parse(self, envelope: Envelope) -> LeadEvent:
+        body = validate(ReshapePush, envelope.payload, lead_event_errors(envelope.payload))
+        event = body.event
+        consent = body.consent
+        return LeadEvent(
+            id=envelope.id,
+            name=event.name,
+            dialect=self.name,
+            value=event.value,
+            currency=event.currency,
+            exchange_rate=1.0 if event.exchange_rate is None else event.exchange_rate,
+            source_id=event.id,
+            customer=_customer(body.user or ReshapeUser()),
+            context=_context(body.context or ReshapeContext()),
+            consent=None
+            if consent is None
+            else Consent(analytics=consent.analytics, personalization=consent.personalization, marketing=consent.marketing),
+            cookies=dict(body.cookies or {}),
+            properties=dict(event.properties or {}),
+            raw=copy.deepcopy(envelope.payload),
+        )
+
+    def answer(self, event: LeadEvent) -> dict[str, Any] | None:
+        return None
+
+
+DIALECT = ReshapeDialect()

@@ -1,0 +1,303 @@
+"""The collect endpoint: every verdict and every error path, through the ASGI app."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from leadrelay.app import create_app
+from leadrelay.config import Settings
+
+ENDPOINT = "/lr/e"
+
+
+def croct(payload: dict[str, Any] | None = None, **envelope: Any) -> dict[str, Any]:
+    event = {
+        "id": str(uuid.uuid4()),
+        "dialect": "croct",
+        "type": "leadGenerated",
+        "payload": payload if payload is not None else {"leadId": "lead-1", "currency": "USD", "value": 10},
+    }
+    event.update(envelope)
+    return event
+
+
+def post(client: TestClient, body: Any, content_type: str = "text/plain", **headers: str) -> Any:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post(ENDPOINT, content=data, headers={"Content-Type": content_type, **headers})
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://testserver") as c:
+        yield c
+
+
+def store_of(client: TestClient) -> Any:
+    return client.app.state.service.store  # type: ignore[attr-defined]
+
+
+# -- verdicts -------------------------------------------------------------------------------
+
+
+def test_accepted_croct_event_answers_the_processed_event_and_is_stored(client: TestClient) -> None:
+    event = croct({"leadId": "L-1", "currency": "EUR", "value": 12.5, "lead": {"firstName": "Ada", "email": "ada@example.com"}})
+    response = post(client, {"events": [event]})
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert result["id"] == event["id"]
+    assert result["status"] == "accepted"
+    assert result["event"]["leadId"] == "L-1"
+    assert result["event"]["currency"] == "EUR"
+    assert result["event"]["value"] == 12.5
+    assert result["event"]["patch"]["operations"][0] == {"type": "set", "path": "firstName", "value": "Ada"}
+    stored = store_of(client).get_event(event["id"])
+    assert stored is not None
+    assert stored.customer.emails == ["ada@example.com"]
+    assert stored.raw == event["payload"]
+
+
+def test_application_json_is_accepted_too(client: TestClient) -> None:
+    response = post(client, {"events": [croct()]}, content_type="application/json; charset=utf-8")
+    assert response.status_code == 200
+    assert response.json()["results"][0]["status"] == "accepted"
+
+
+def test_a_bare_list_of_events_is_a_batch(client: TestClient) -> None:
+    response = post(client, [croct(), croct()])
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "accepted"]
+
+
+def test_same_id_twice_is_stored_once(client: TestClient) -> None:
+    event = croct()
+    first = post(client, {"events": [event]}).json()["results"][0]
+    second = post(client, {"events": [event]}).json()["results"][0]
+    assert (first["status"], second["status"]) == ("accepted", "duplicate")
+    assert store_of(client).count("events") == 1
+
+
+def test_same_id_twice_in_one_batch_is_stored_once(client: TestClient) -> None:
+    event = croct()
+    results = post(client, {"events": [event, event]}).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "duplicate"]
+    assert store_of(client).count("events") == 1
+
+
+def test_rejected_event_names_path_and_rule_and_is_kept_with_its_errors(client: TestClient) -> None:
+    event = croct({"lead": {"birthDate": "2023-02-30", "address": {"state": "CA"}}})
+    response = post(client, {"events": [event]})
+    assert response.status_code == 422
+    [result] = response.json()["results"]
+    assert result["status"] == "rejected"
+    paths = {e["path"]: e["message"] for e in result["errors"]}
+    assert paths["lead.address.state"] == "unknown property"
+    assert "YYYY-MM-DD" in paths["lead.birthDate"]
+    [rejection] = store_of(client).list_rejections()
+    assert rejection["event_id"] == event["id"]
+    assert {e["path"] for e in rejection["errors"]} == {"lead.address.state", "lead.birthDate"}
+    assert json.loads(rejection["raw"])["payload"] == event["payload"]
+    assert store_of(client).count("events") == 0
+
+
+def test_mixed_batch_answers_per_event_with_200(client: TestClient) -> None:
+    good, bad = croct(), croct({"value": -1})
+    response = post(client, {"events": [good, bad]})
+    assert response.status_code == 200
+    statuses = {r["id"]: r["status"] for r in response.json()["results"]}
+    assert statuses == {good["id"]: "accepted", bad["id"]: "rejected"}
+
+
+@pytest.mark.parametrize(
+    ("envelope", "path"),
+    [
+        ({"dialect": "croct", "type": "leadGenerated", "payload": {}}, "id"),
+        ({"id": "has space", "dialect": "croct", "type": "leadGenerated", "payload": {}}, "id"),
+        ({"id": "e1", "dialect": "segment", "payload": {}}, "dialect"),
+        ({"id": "e1", "dialect": "croct", "type": "leadGenerated"}, "payload"),
+        ({"id": "e1", "dialect": "croct", "type": "leadGenerated", "payload": [1]}, "payload"),
+        ({"id": "e1", "dialect": "croct", "type": "leadGenerated", "payload": {}, "extra": 1}, "extra"),
+        ({"id": "e1", "dialect": "croct", "type": "leadGenerated", "payload": {}, "context": {"url": 5}}, "context.url"),
+    ],
+)
+def test_malformed_envelopes_are_rejected_with_the_envelope_path(client: TestClient, envelope: dict, path: str) -> None:
+    response = post(client, {"events": [envelope]})
+    assert response.status_code == 422
+    [result] = response.json()["results"]
+    assert result["status"] == "rejected"
+    assert path in [e["path"] for e in result["errors"]]
+
+
+def test_a_non_object_event_is_rejected_not_crashed(client: TestClient) -> None:
+    response = post(client, {"events": [42, croct()]})
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["results"]] == ["rejected", "accepted"]
+
+
+def test_unknown_croct_event_type_is_rejected(client: TestClient) -> None:
+    response = post(client, {"events": [croct(type="noSuchEvent")]})
+    assert response.status_code == 422
+    assert response.json()["results"][0]["errors"][0]["path"] == "type"
+
+
+def test_click_ids_come_from_the_server_cookies_when_the_client_sends_none(client: TestClient) -> None:
+    event = croct()
+    client.cookies.set("dub_id", "dubclick123")
+    client.cookies.set("pimms_id", "pimmsclick456")
+    post(client, {"events": [event]}, **{"User-Agent": "pytest-agent"})
+    stored = store_of(client).get_event(event["id"])
+    assert (stored.click_ids.dub, stored.click_ids.pimms) == ("dubclick123", "pimmsclick456")
+    assert stored.context.user_agent == "pytest-agent"
+    assert stored.visitor_id
+
+
+def test_click_ids_sent_with_the_event_win_over_cookies(client: TestClient) -> None:
+    event = croct(click_ids={"dub": "at-the-time"})
+    client.cookies.set("dub_id", "later-click")
+    post(client, {"events": [event]})
+    assert store_of(client).get_event(event["id"]).click_ids.dub == "at-the-time"
+
+
+# -- bad requests ---------------------------------------------------------------------------
+
+
+def test_invalid_json_is_400_with_the_parser_position(client: TestClient) -> None:
+    response = post(client, '{"events": [{"id": "a" "dialect": "croct"}]}')
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert "line 1 column 24" in error["message"]
+
+
+def test_body_not_utf8_is_400(client: TestClient) -> None:
+    response = post(client, b'{"events": ["\xff\xfe"]}')
+    assert response.status_code == 400
+    assert "UTF-8" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000 + "]" * 5000, '{"events": [' + "1" * 5000 + "]}", "null", '"text"', "{}", '{"events": []}', '{"events": {}}', '{"evnts": []}'],
+)
+def test_hostile_or_empty_bodies_are_400_never_500(client: TestClient, body: str) -> None:
+    response = post(client, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"]
+
+
+def test_payload_nested_too_deeply_is_rejected_and_spoils_no_neighbour(client: TestClient) -> None:
+    nested: Any = "leaf"
+    for _ in range(400):
+        nested = {"k": nested}
+    deep = {"id": "deep-1", "dialect": "reshape", "payload": {"event": {"name": "page_view", "properties": nested}}}
+    response = post(client, {"events": [deep, croct()]})
+    assert response.status_code == 200
+    first, second = response.json()["results"]
+    assert first["status"] == "rejected"
+    assert first["errors"][0] == {"path": "payload", "message": "nested deeper than 32 levels", "rule": "max_depth"}
+    assert second["status"] == "accepted"
+
+
+def test_declared_oversized_body_is_413_without_reading_it(settings: Settings, make_settings: Any) -> None:
+    app = create_app(make_settings(max_body_bytes=2048))
+    with TestClient(app) as client:
+        response = client.post(ENDPOINT, content=b"x" * 4096, headers={"Content-Type": "text/plain"})
+        assert response.status_code == 413
+        assert "2048 bytes" in response.json()["error"]["message"]
+
+
+def test_streamed_oversized_body_is_413(make_settings: Any) -> None:
+    app = create_app(make_settings(max_body_bytes=2048))
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1024
+
+    with TestClient(app) as client:
+        response = client.post(ENDPOINT, content=chunks(), headers={"Content-Type": "text/plain"})
+        assert response.status_code == 413
+
+
+def test_default_body_limit_is_64_kb(client: TestClient) -> None:
+    big = croct({"leadId": "x", "lead": {"custom": {"note": "y" * 100}}})
+    body = json.dumps({"events": [big] * 1}) + " " * (64 * 1024)
+    assert post(client, body).status_code == 413
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""])
+def test_wrong_content_type_is_415(client: TestClient, content_type: str) -> None:
+    response = client.post(ENDPOINT, content=json.dumps({"events": [croct()]}), headers={"Content-Type": content_type})
+    assert response.status_code == 415
+    assert "text/plain or application/json" in response.json()["error"]["message"]
+
+
+def test_batch_over_the_count_limit_is_413(make_settings: Any) -> None:
+    with TestClient(create_app(make_settings(max_batch_events=3))) as client:
+        response = post(client, {"events": [croct() for _ in range(4)]})
+        assert response.status_code == 413
+        assert "at most 3" in response.json()["error"]["message"]
+        assert client.app.state.service.store.count("events") == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_wrong_method_is_405(client: TestClient, method: str) -> None:
+    response = client.request(method, ENDPOINT)
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]
+
+
+def test_origin_not_on_the_allow_list_is_403(client: TestClient) -> None:
+    response = post(client, {"events": [croct()]}, Origin="https://evil.example")
+    assert response.status_code == 403
+    assert "https://evil.example" in response.json()["error"]["message"]
+    assert store_of(client).count("events") == 0
+
+
+def test_same_origin_needs_no_allow_list(client: TestClient) -> None:
+    response = post(client, {"events": [croct()]}, Origin="http://testserver")
+    assert response.status_code == 200
+
+
+def test_allowed_origin_gets_cors_headers_and_preflight(make_settings: Any) -> None:
+    with TestClient(create_app(make_settings(allowed_origins="https://shop.example"))) as client:
+        response = post(client, {"events": [croct()]}, Origin="https://shop.example")
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == "https://shop.example"
+        assert response.headers["access-control-allow-credentials"] == "true"
+        preflight = client.options(
+            ENDPOINT,
+            headers={
+                "Origin": "https://shop.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+        other = post(client, {"events": [croct()]}, Origin="https://other.example")
+        assert other.status_code == 403
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_storage_failure_is_503_with_retry_after(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = store_of(client)
+
+    def broken(items: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "write_intake", broken)
+    response = post(client, {"events": [croct()]})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+
+
+def test_visitor_cookie_is_set_once_and_signed(client: TestClient) -> None:
+    first = post(client, {"events": [croct()]})
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith("lr_vid=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    second = post(client, {"events": [croct()]})
+    assert "set-cookie" not in second.headers

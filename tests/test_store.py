@@ -1,0 +1,175 @@
+"""The store's semantics, identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+
+from leadrelay.event import LeadEvent
+from leadrelay.protocol import FieldError
+from leadrelay.store import Accepted, Rejected, SqlStore, open_store
+
+POSTGRES_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL")
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    import psycopg
+
+    assert POSTGRES_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(not POSTGRES_URL, reason="LEADRELAY_TEST_POSTGRES_URL is not set"),
+            ],
+        ),
+    ]
+)
+def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        s = open_store(db_url)
+        s.setup()
+        yield s
+        s.close()
+    else:
+        gen = postgres_schema_url()
+        url = next(gen)
+        s = open_store(url)
+        s.setup()
+        try:
+            yield s
+        finally:
+            s.close()
+            next(gen, None)
+
+
+def event(event_id: str | None = None, name: str = "leadGenerated") -> LeadEvent:
+    return LeadEvent(id=event_id or uuid.uuid4().hex, name=name, dialect="croct", received_at=time.time(), raw={"a": 1})
+
+
+def test_setup_is_idempotent(store: SqlStore) -> None:
+    store.setup()
+    store.setup()
+    assert store.count("events") == 0
+
+
+def test_event_and_its_deliveries_are_written_together(store: SqlStore) -> None:
+    e = event()
+    assert store.write_intake([Accepted(e, ["dub", "reshape"])]) == [True]
+    assert store.get_event(e.id) == e
+    rows = store.list_deliveries(event_id=e.id)
+    assert sorted(r.destination for r in rows) == ["dub", "reshape"]
+    assert {r.state for r in rows} == {"pending"}
+
+
+def test_duplicate_ids_are_stored_once_and_schedule_nothing_more(store: SqlStore) -> None:
+    e = event()
+    assert store.write_intake([Accepted(e, ["dub"]), Accepted(e, ["dub"])]) == [True, False]
+    assert store.write_intake([Accepted(e, ["dub"])]) == [False]
+    assert store.count("events") == 1
+    assert store.count("deliveries") == 1
+
+
+def test_a_failed_group_stores_nothing(store: SqlStore) -> None:
+    good, broken = event(), event()
+    with pytest.raises(Exception):
+        store.write_intake([Accepted(good, ["dub"]), Accepted(broken, ["dub", "dub"])])  # one delivery twice
+    assert store.get_event(good.id) is None
+    assert store.count("events") == 0
+
+
+def test_rejections_keep_errors_and_raw(store: SqlStore) -> None:
+    errors = [FieldError(path="lead.avatar", message="must be a well-formed URL", rule="url")]
+    store.write_intake([Rejected(event_id="x1", dialect="croct", errors=errors, raw='{"lead":{}}')])
+    [row] = store.list_rejections()
+    assert row["event_id"] == "x1"
+    assert row["errors"] == [e.model_dump() for e in errors]
+    assert row["raw"] == '{"lead":{}}'
+
+
+def test_claim_is_exclusive_until_the_lease_expires(store: SqlStore) -> None:
+    e = event()
+    store.write_intake([Accepted(e, ["dub"])])
+    [claim] = store.claim("w1", limit=10, lease_s=0.2)
+    assert claim.event == e
+    assert store.claim("w2", limit=10, lease_s=0.2) == []
+    time.sleep(0.3)
+    [again] = store.claim("w2", limit=10, lease_s=10)
+    assert again.delivery_id == claim.delivery_id
+    # the first worker lost its lease: its late answer is not recorded
+    assert store.finish(claim, "w1", "delivered", 200, None) is False
+    assert store.finish(again, "w2", "delivered", 200, None, response={"ok": True}) is True
+    [row] = store.list_deliveries(event_id=e.id)
+    assert (row.state, row.attempts, row.response) == ("delivered", 1, {"ok": True})
+
+
+def test_delivered_rows_are_never_claimed_or_replayed(store: SqlStore) -> None:
+    e1, e2 = event(), event()
+    store.write_intake([Accepted(e1, ["dub"]), Accepted(e2, ["dub"])])
+    c1, c2 = store.claim("w", limit=10, lease_s=10)
+    store.finish(c1, "w", "delivered", 200, None)
+    store.finish(c2, "w", "dead", 400, "bad_request: clickId")
+    assert store.claim("w", limit=10, lease_s=10) == []
+    assert store.replay() == 1
+    [claim] = store.claim("w", limit=10, lease_s=10)
+    assert claim.event_id == c2.event_id
+    assert claim.attempts == 0
+
+
+def test_retry_waits_for_its_time(store: SqlStore) -> None:
+    e = event()
+    store.write_intake([Accepted(e, ["dub"])])
+    [claim] = store.claim("w", limit=10, lease_s=10)
+    store.finish(claim, "w", "pending", 503, "unavailable", next_attempt_at=time.time() + 0.3)
+    assert store.claim("w", limit=10, lease_s=10) == []
+    time.sleep(0.35)
+    [again] = store.claim("w", limit=10, lease_s=10)
+    assert again.attempts == 1
+
+
+def test_replay_by_destination_and_event(store: SqlStore) -> None:
+    e1, e2 = event(), event()
+    store.write_intake([Accepted(e1, ["dub", "pimms"]), Accepted(e2, ["dub"])])
+    for c in store.claim("w", limit=10, lease_s=10):
+        store.finish(c, "w", "dead", 404, "not_found")
+    assert store.replay(destination="pimms") == 1
+    assert store.replay(event_id=e2.id) == 1
+    assert store.replay(destination="dub", event_id=e1.id) == 1
+    assert store.replay() == 0
+
+
+def test_claim_filters_destinations(store: SqlStore) -> None:
+    store.write_intake([Accepted(event(), ["dub", "reshape"])])
+    claims = store.claim("w", limit=10, lease_s=10, destinations=["reshape"])
+    assert [c.destination for c in claims] == ["reshape"]
+
+
+def test_delivery_counts(store: SqlStore) -> None:
+    store.write_intake([Accepted(event(), ["dub", "reshape"]), Accepted(event(), ["dub"])])
+    assert store.delivery_counts() == {"dub": {"pending": 2}, "reshape": {"pending": 1}}
+
+
+def test_open_store_rejects_unknown_urls() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        open_store("mysql://x")
+    with pytest.raises(ValueError, match="in-memory"):
+        open_store("sqlite:///:memory:")
