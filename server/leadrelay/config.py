@@ -46,14 +46,14 @@ class Settings(BaseSettings):
     # Dub
     dub_api_key: SecretStr | None = None
     dub_base_url: str = "https://api.dub.co"
-    dub_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up"})
+    dub_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up", "lead_created": "Sign up"})
     dub_mode: Literal["async", "wait", "deferred"] = "async"
     dub_deferred: bool = False
 
     # PIMMS
     pimms_api_key: SecretStr | None = None
     pimms_base_url: str = "https://api.pimms.io"
-    pimms_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up"})
+    pimms_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up", "lead_created": "Sign up"})
     pimms_mode: Literal["async", "wait"] = "async"
 
     # DATA Reshape
@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     reshape_access_token: SecretStr | None = None
     reshape_path: str = "/reshape/standard/event"
     reshape_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "lead_created"})
+    reshape_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
     # Delivery
     worker: bool = True
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=8, ge=1, le=256)
     max_attempts: int = Field(default=20, ge=1)
     retry_window_s: float = Field(default=24 * 3600, gt=0)
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_max_delay_s: float = Field(default=3600.0, gt=0)
+    delivery_lease_s: float = Field(default=60.0, gt=0)
+    delivery_batch_size: int = Field(default=100, ge=1, le=1000)
+    delivery_poll_s: float = Field(default=0.5, gt=0, le=60)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -100,6 +106,12 @@ class Settings(BaseSettings):
         if not value.startswith("/"):
             raise ValueError("must start with '/'")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_request(self) -> Settings:
+        if self.delivery_lease_s <= self.delivery_timeout_s:
+            raise ValueError("delivery_lease_s must be longer than delivery_timeout_s (a claim must outlive its request)")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> Settings:

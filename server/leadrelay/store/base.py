@@ -68,6 +68,18 @@ class Claim:
 
 
 @dataclass
+class Finish:
+    """One attempt's outcome for `finish_many`; see `SqlStore.finish`."""
+
+    claim: Claim
+    state: str
+    status: int | None
+    error: str | None
+    response: Any = None
+    next_attempt_at: float | None = None
+
+
+@dataclass
 class DeliveryRow:
     delivery_id: int
     event_id: str
@@ -122,6 +134,13 @@ def _ddl(backend: Backend) -> list[str]:
             raw TEXT NOT NULL
         )""",
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS destination_health (
+            destination TEXT PRIMARY KEY,
+            healthy INTEGER NOT NULL,
+            status INTEGER,
+            error TEXT,
+            updated_at {real} NOT NULL
+        )""",
     ]
 
 
@@ -378,6 +397,72 @@ class SqlStore:
                 ),
             )
             return cur.rowcount == 1
+
+    def finish_many(self, worker_id: str, results: Sequence[Finish]) -> int:
+        """`finish` for many claims in ONE transaction; returns how many were still held by `worker_id`."""
+        now = time.time()
+        done = 0
+        with self._transaction():
+            for r in results:
+                cur = self._run(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
+                    " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
+                    " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
+                    " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
+                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                    (
+                        r.state,
+                        now,
+                        r.next_attempt_at if r.next_attempt_at is not None else now,
+                        r.status,
+                        r.error,
+                        json.dumps(r.response) if r.response is not None else None,
+                        now,
+                        now if r.state == "delivered" else None,
+                        r.claim.delivery_id,
+                        worker_id,
+                    ),
+                )
+                done += cur.rowcount
+        return done
+
+    def release(self, claims: Sequence[Claim], worker_id: str) -> int:
+        """Give back claims that were never attempted, so any worker may take them at once."""
+        if not claims:
+            return 0
+        released = 0
+        with self._transaction():
+            for claim in claims:
+                cur = self._run(
+                    "UPDATE deliveries SET claimed_by = NULL, lease_until = NULL"
+                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                    (claim.delivery_id, worker_id),
+                )
+                released += cur.rowcount
+        return released
+
+    # -- destination health (shared by every worker process and the health endpoint) --
+
+    def set_health(self, destination: str, healthy: bool, status: int | None = None, error: str | None = None) -> None:
+        with self._transaction():
+            self._run(
+                "INSERT INTO destination_health (destination, healthy, status, error, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (destination) DO UPDATE SET healthy = excluded.healthy, status = excluded.status,"
+                " error = excluded.error, updated_at = excluded.updated_at",
+                (destination, 1 if healthy else 0, status, error, time.time()),
+            )
+
+    def destination_health(self) -> dict[str, dict[str, Any]]:
+        """{destination: {healthy, status, error, updated_at}} for destinations a worker reported on."""
+        rows = self._run("SELECT destination, healthy, status, error, updated_at FROM destination_health").fetchall()
+        self._end_read()
+        return {
+            r[0]: {"healthy": bool(r[1]), "status": r[2], "error": r[3], "updated_at": r[4]} for r in rows
+        }
+
+    def clear_health(self) -> None:
+        with self._transaction():
+            self._run("DELETE FROM destination_health")
 
     def replay(self, destination: str | None = None, event_id: str | None = None) -> int:
         """Put dead-lettered deliveries back in the queue, due now, with a fresh attempt budget."""

@@ -12,7 +12,7 @@ class SQLiteBackend:
     real = "REAL"
     skip_locked = ""  # SQLite has one writer at a time: the UPDATE itself is the lock
 
-    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
         if path in ("", ":memory:"):
             raise ValueError("an in-memory SQLite database cannot be shared by the service's threads; use a file")
         self.path = path

@@ -1,0 +1,141 @@
+"""DATA Reshape: POST {reshape_base_url}{reshape_path}?id=SCRIPT_ID with X-Dre-Access-Token (seed 003)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadrelay.config import Settings
+from leadrelay.destinations.base import Destination, Outgoing, Undeliverable
+from leadrelay.event import LeadEvent
+from leadrelay.identity import CLICK_COOKIES
+
+SECTIONS = ("event", "context", "user")
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
+
+
+class ReshapeDestination(Destination):
+    name = "reshape"
+    dialect = "reshape"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.url = f"{settings.reshape_base_url}{settings.reshape_path}"
+        self.params = {"id": settings.reshape_script_id or ""}
+        token = settings.reshape_access_token.get_secret_value() if settings.reshape_access_token else ""
+        self.headers = {"X-Dre-Access-Token": token}
+        self._token = token
+
+    @classmethod
+    def missing(cls, settings: Settings) -> str | None:
+        lacking = [
+            name
+            for name in ("reshape_base_url", "reshape_script_id", "reshape_access_token")
+            if not getattr(settings, name)
+        ]
+        return f"no {', '.join(lacking)}" if lacking else None
+
+    @property
+    def events(self) -> dict[str, str]:
+        return self.settings.reshape_events
+
+    def secrets(self) -> list[str]:
+        return [self._token]
+
+    def prepare(self, event: LeadEvent) -> Outgoing:
+        name = self.event_name(event)
+        if name is None:
+            raise Undeliverable(f"event name {event.name!r} is not mapped to a Reshape event (reshape_events)")
+        body: dict[str, Any] = {
+            "event": self._event(event, name),
+            "context": self._context(event),
+            "user": self._user(event),
+        }
+        cookies = {**event.cookies}
+        for vendor, cookie in CLICK_COOKIES.items():
+            click = getattr(event.click_ids, vendor)
+            if click:
+                cookies[cookie] = click
+        if cookies:
+            body["cookies"] = cookies
+        if event.consent is not None:
+            consent = _compact(event.consent.model_dump())
+            if consent:
+                body["consent"] = consent
+        if event.dialect == "reshape":
+            _keep_unlisted(body, event.raw)
+        if not body["user"]:
+            del body["user"]
+        url = f"{self.url}?id={self.params['id']}"
+        return Outgoing(url=url, json=body, headers=self.headers)
+
+    def _event(self, event: LeadEvent, name: str) -> dict[str, Any]:
+        return _compact(
+            {
+                "name": name,
+                "id": event.source_id or event.id,
+                "value": event.value if event.value is not None else 0,
+                "currency": event.currency or self.settings.reshape_currency,
+                "exchange_rate": event.exchange_rate,
+                "properties": event.properties,
+            }
+        )
+
+    @staticmethod
+    def _context(event: LeadEvent) -> dict[str, Any]:
+        ctx = event.context
+        return _compact(
+            {
+                "url": ctx.url,
+                "page_type": ctx.page_type,
+                "environment": ctx.environment,
+                "data_source": ctx.data_source or "website",
+                "user_agent": ctx.user_agent,
+                "override_ip": ctx.ip,
+                "landing_url": ctx.landing_url,
+                "referring_url": ctx.referrer,
+            }
+        )
+
+    @staticmethod
+    def _user(event: LeadEvent) -> dict[str, Any]:
+        c = event.customer
+        address = c.address
+        extra = _compact(
+            {
+                "company": c.company,
+                "company_url": c.company_url,
+                "job_title": c.job_title,
+                "gender": c.gender,
+                "birth_date": c.birth_date,
+            }
+        )
+        return _compact(
+            {
+                "id": c.external_id,
+                "email": list(c.emails),
+                "phone": list(c.phones),
+                "first_name": c.first_name,
+                "last_name": c.last_name,
+                "country": address.country if address else None,
+                "region": address.region if address else None,
+                "city": address.city if address else None,
+                "street": address.street if address else None,
+                "postal_code": address.postal_code if address else None,
+                "properties": {**extra, **c.custom},
+            }
+        )
+
+
+def _keep_unlisted(body: dict[str, Any], raw: dict[str, Any]) -> None:
+    """A Reshape event keeps what leadrelay has no canonical field for (user.orders_total_value, ...)."""
+    for section in SECTIONS:
+        given = raw.get(section)
+        if not isinstance(given, dict):
+            continue
+        target = body.setdefault(section, {})
+        for key, value in given.items():
+            if key not in target and key != "overide_ip" and value is not None:
+                target[key] = value

@@ -1,0 +1,331 @@
+"""The delivery worker: takes deliveries from the outbox and sends them, until each is delivered or dead.
+
+Shape of one worker (inside `leadrelay serve`, or alone as `leadrelay worker`):
+
+- a claim loop takes due deliveries from the store with a lease, per destination,
+  only as many as that destination has room for (so a slow or dead vendor never
+  holds claims, or slots, another vendor needs);
+- per destination, `delivery_concurrency` senders share one httpx.AsyncClient;
+- a finisher records outcomes in batches (one transaction per batch) and frees room.
+
+Retries are durable: a failed attempt is written back as `pending` with its
+`next_attempt_at`, so a restart (or another worker) carries on where this one
+stopped. A crash loses nothing: its claims expire and are taken again, and only
+the requests in flight at that moment can be sent twice (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+import httpx
+
+from leadrelay import destinations as registry
+from leadrelay.config import Settings
+from leadrelay.destinations import Destination, Outcome, Undeliverable, classify, classify_error
+from leadrelay.destinations.base import redact
+from leadrelay.store import Claim, Finish, SqlStore
+
+log = logging.getLogger("leadrelay.worker")
+
+T = TypeVar("T")
+FINISH_BATCH = 500
+PREFETCH = 4  # a destination holds at most PREFETCH x delivery_concurrency claims at once
+
+
+def backoff(attempt: int, base_s: float, max_s: float, retry_after: float | None = None) -> float:
+    """Seconds before attempt `attempt + 1`: exponential with jitter, never sooner than Retry-After asks."""
+    ceiling = min(max_s, base_s * 2 ** min(attempt - 1, 62))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def new_client(settings: Settings, destinations: int) -> httpx.AsyncClient:
+    """The one HTTP client of a worker: pooled keep-alive connections and the delivery timeout."""
+    size = settings.delivery_concurrency * max(1, destinations)
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.delivery_timeout_s),
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        headers={"User-Agent": "leadrelay"},
+        follow_redirects=False,
+    )
+
+
+@dataclass
+class Lane:
+    """One destination's part of the worker: its queue of claims, its senders and its bookkeeping."""
+
+    destination: Destination
+    concurrency: int
+    queue: asyncio.Queue[tuple[Claim, float]] = field(default_factory=asyncio.Queue)
+    held: int = 0  # claimed and not yet recorded as finished or released
+    active: int = 0  # requests in flight
+    healthy: bool | None = None  # None: not known to this worker yet
+    senders: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def capacity(self) -> int:
+        return self.concurrency * PREFETCH
+
+    @property
+    def room(self) -> int:
+        return self.capacity - self.held
+
+
+class Worker:
+    """Delivers the outbox. `await start()`, later `await stop()`; `wake()` when new deliveries were written."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: SqlStore,
+        destinations: dict[str, Destination] | None = None,
+        client: httpx.AsyncClient | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.destinations = registry.enabled(settings) if destinations is None else destinations
+        self.id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
+        self._client = client
+        self._own_client = client is None
+        self.lanes: dict[str, Lane] = {}
+        self._done: asyncio.Queue[Finish | None] = asyncio.Queue()
+        self._stale: list[Claim] = []
+        self._signal = asyncio.Event()
+        self._backlogged = False
+        self._stopping = False
+        self._claimer: asyncio.Task[None] | None = None
+        self._finisher: asyncio.Task[None] | None = None
+        self.sent = 0  # requests made by this worker (for the benchmark and the logs)
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._claimer is not None:
+            return
+        self._stopping = False
+        if self._client is None:
+            self._client = new_client(self.settings, len(self.destinations))
+        await self._in_thread(self.store.clear_health)
+        for name, destination in self.destinations.items():
+            lane = Lane(destination, self.settings.delivery_concurrency)
+            lane.senders = [asyncio.create_task(self._send_loop(lane)) for _ in range(lane.concurrency)]
+            self.lanes[name] = lane
+        self._finisher = asyncio.create_task(self._finish_loop())
+        self._claimer = asyncio.create_task(self._claim_loop())
+        log.info("worker %s delivering to %s", self.id, ", ".join(self.lanes) or "nothing (no destination is on)")
+
+    async def stop(self) -> None:
+        """Stop claiming, let requests in flight finish (up to the timeout), give back the rest, record everything."""
+        if self._claimer is None:
+            return
+        self._stopping = True
+        self._claimer.cancel()
+        await asyncio.gather(self._claimer, return_exceptions=True)
+        for lane in self.lanes.values():
+            while not lane.queue.empty():
+                claim, _ = lane.queue.get_nowait()
+                self._stale.append(claim)
+        deadline = time.monotonic() + self.settings.delivery_timeout_s + 1
+        while any(lane.active for lane in self.lanes.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for lane in self.lanes.values():
+            for task in lane.senders:
+                task.cancel()
+            await asyncio.gather(*lane.senders, return_exceptions=True)
+        self._done.put_nowait(None)
+        if self._finisher is not None:
+            await asyncio.gather(self._finisher, return_exceptions=True)
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._claimer = self._finisher = None
+        self.lanes = {}
+        log.info("worker %s stopped", self.id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set (the `leadrelay worker` command)."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    def wake(self) -> None:
+        """New deliveries may be due: look now instead of at the next poll."""
+        self._signal.set()
+
+    # -- claiming ---------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        s = self.settings
+        while not self._stopping:
+            self._signal.clear()
+            backlog = False
+            for name, lane in self.lanes.items():
+                if lane.room < lane.concurrency and lane.held:
+                    backlog = True  # full: wait until the finisher frees room
+                    continue
+                limit = min(lane.room, s.delivery_batch_size)
+                try:
+                    claims = await self._in_thread(self.store.claim, self.id, limit, s.delivery_lease_s, [name])
+                except Exception:  # noqa: BLE001 - the store is down: try again at the next poll
+                    log.exception("claiming deliveries for %s failed", name)
+                    claims = []
+                now = time.monotonic()
+                lane.held += len(claims)
+                for claim in claims:
+                    lane.queue.put_nowait((claim, now))
+                backlog = backlog or len(claims) == limit
+            self._backlogged = backlog
+            try:
+                await asyncio.wait_for(self._signal.wait(), timeout=s.delivery_poll_s)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- sending ----------------------------------------------------------------------
+
+    async def _send_loop(self, lane: Lane) -> None:
+        s = self.settings
+        start_within = (s.delivery_lease_s - s.delivery_timeout_s) * 0.8
+        while True:
+            claim, claimed_at = await lane.queue.get()
+            if self._stopping or time.monotonic() - claimed_at > start_within:
+                # Too close to the end of the lease: another worker may take it while we send. Give it back.
+                self._stale.append(claim)
+                self._done.put_nowait(_released(claim))
+                continue
+            lane.active += 1
+            try:
+                finish = await self._attempt(lane.destination, claim)
+            finally:
+                lane.active -= 1
+            self._done.put_nowait(finish)
+
+    async def _attempt(self, destination: Destination, claim: Claim) -> Finish:
+        try:
+            outgoing = destination.prepare(claim.event)
+        except Undeliverable as exc:
+            return self._decide(destination, claim, Outcome("dead", error=f"not sent: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the delivery
+            log.exception("preparing %s for %s failed", claim.event_id, destination.name)
+            return self._decide(destination, claim, Outcome("retry", error=f"internal error: {type(exc).__name__}"))
+        assert self._client is not None
+        self.sent += 1
+        try:
+            async with asyncio.timeout(self.settings.delivery_timeout_s):
+                response = await self._client.request(
+                    outgoing.method, outgoing.url, json=outgoing.json, headers=outgoing.headers
+                )
+            outcome = classify(destination, response)
+        except (httpx.TransportError, TimeoutError) as exc:
+            outcome = classify_error(exc)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("sending %s to %s failed", claim.event_id, destination.name)
+            outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
+        return self._decide(destination, claim, outcome)
+
+    def _decide(self, destination: Destination, claim: Claim, outcome: Outcome) -> Finish:
+        """The retry policy: what the delivery becomes after this attempt."""
+        s = self.settings
+        secrets = destination.secrets()
+        error = redact(outcome.error, secrets)
+        response = redact(outcome.response, secrets)
+        if outcome.verdict == "delivered":
+            return _Finish(claim, "delivered", outcome.status, None, response, healthy=True)
+        if outcome.verdict == "dead":
+            return _Finish(claim, "dead", outcome.status, error, response, healthy=False if outcome.unhealthy else None)
+        now = time.time()
+        attempt = claim.attempts + 1
+        first = claim.first_attempt_at or now
+        if attempt >= s.max_attempts and now - first >= s.retry_window_s:
+            hours = (now - first) / 3600
+            error = f"gave up after {attempt} attempts over {hours:.1f} h; last error: {error}"
+            return _Finish(claim, "dead", outcome.status, error, response)
+        retry_after = min(outcome.retry_after, s.retry_window_s) if outcome.retry_after is not None else None
+        delay = backoff(attempt, s.retry_base_s, s.retry_max_delay_s, retry_after)
+        return _Finish(claim, "pending", outcome.status, error, response, next_attempt_at=now + delay)
+
+    # -- recording ----------------------------------------------------------------------
+
+    async def _finish_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._done.get()
+            batch: list[Finish] = []
+            if item is None:
+                stopping = True
+            else:
+                batch.append(item)
+            while len(batch) < FINISH_BATCH and not self._done.empty():
+                more = self._done.get_nowait()
+                if more is None:
+                    stopping = True
+                    continue
+                batch.append(more)
+            stale, self._stale = self._stale, []
+            await self._record(batch, stale)
+            for finish in batch:
+                self.lanes[finish.claim.destination].held -= 1
+            if self._backlogged:
+                self._signal.set()
+
+    async def _record(self, batch: list[Finish], stale: list[Claim]) -> None:
+        attempts = [f for f in batch if not isinstance(f, _Released)]
+        health = self._health_changes(attempts)
+        for wait in (0.1, 0.5, 2.0, 5.0, None):
+            try:
+                await self._in_thread(self._write, attempts, stale, health)
+                return
+            except Exception:  # noqa: BLE001 - unrecorded claims expire and are sent again
+                log.exception("recording %d delivery outcomes failed", len(attempts))
+                if wait is None:
+                    return
+                await asyncio.sleep(wait)
+
+    def _health_changes(self, attempts: list[Finish]) -> dict[str, _Finish]:
+        """The last health-relevant outcome per destination, when it changes what this worker knows."""
+        changes: dict[str, _Finish] = {}
+        for finish in attempts:
+            assert isinstance(finish, _Finish)
+            lane = self.lanes[finish.claim.destination]
+            if finish.healthy is None:
+                continue
+            if finish.healthy is False or lane.healthy is not True:
+                changes[finish.claim.destination] = finish
+        for name, finish in changes.items():
+            self.lanes[name].healthy = finish.healthy
+        return changes
+
+    def _write(self, attempts: list[Finish], stale: list[Claim], health: dict[str, _Finish]) -> None:
+        if attempts:
+            self.store.finish_many(self.id, attempts)
+        if stale:
+            self.store.release(stale, self.id)
+        for name, finish in health.items():
+            self.store.set_health(name, bool(finish.healthy), finish.status, finish.error)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+
+@dataclass
+class _Finish(Finish):
+    healthy: bool | None = None  # True: proves the credentials work; False: 401/403
+
+
+class _Released(Finish):
+    """A claim given back unattempted: only frees room in its lane."""
+
+
+def _released(claim: Claim) -> Finish:
+    return _Released(claim, "pending", None, None)

@@ -1,0 +1,51 @@
+"""Helpers for the dialect tests: the copied seed examples, and parsing a payload into an event or its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadrelay.dialects import DIALECTS, DialectError
+from leadrelay.event import LeadEvent
+from leadrelay.protocol import Envelope, FieldError
+
+SEEDS = Path(__file__).resolve().parent.parent / "fixtures" / "seeds"
+
+
+def seed_text(name: str) -> str:
+    """The text of a copied seed example, e.g. seed_text('croct_000_payload_example.txt')."""
+    return (SEEDS / name).read_text(encoding="utf-8").rstrip("\n")
+
+
+def seed_json(name: str) -> Any:
+    """A copied seed example, parsed, e.g. seed_json('reshape_003_complete.json')."""
+    return json.loads(seed_text(name))
+
+
+def envelope(dialect: str, payload: dict[str, Any], type: str | None = None) -> Envelope:
+    return Envelope(id="e1", dialect=dialect, type=type, payload=payload)  # type: ignore[arg-type]
+
+
+def accept(dialect: str, payload: dict[str, Any], type: str | None = None) -> LeadEvent:
+    """Parse a payload that must be valid; the LeadEvent."""
+    return DIALECTS[dialect].parse(envelope(dialect, payload, type))
+
+
+def reject_all(dialect: str, payload: dict[str, Any], type: str | None = None) -> list[FieldError]:
+    """Parse a payload that must be invalid; every error, in order."""
+    with pytest.raises(DialectError) as caught:
+        DIALECTS[dialect].parse(envelope(dialect, payload, type))
+    errors = caught.value.errors
+    assert errors, "a DialectError names at least one broken rule"
+    return errors
+
+
+def reject(dialect: str, payload: dict[str, Any], type: str | None = None) -> dict[str, FieldError]:
+    """Parse a payload that must be invalid; its errors by path (each path's first error)."""
+    errors: dict[str, FieldError] = {}
+    for error in reject_all(dialect, payload, type):
+        errors.setdefault(error.path, error)
+    return errors
