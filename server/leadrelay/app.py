@@ -74,6 +74,9 @@ class Service:
     async def demo(self, request: Request) -> Response:
         return demo_page(self.snippet.hashed_url, self.settings)
 
+    async def demo_js(self, request: Request) -> Response:
+        return demo_script()
+
 
 async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
     import anyio.to_thread
@@ -109,7 +112,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
     ]
     if settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
-        routes.append(Route("/demo.js", lambda request: demo_script(), methods=["GET"]))
+        routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
     middleware = [
         Middleware(
             CORSMiddleware,

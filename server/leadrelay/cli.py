@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import json
 import sys
 from datetime import datetime, timezone
@@ -48,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from leadrelay.app import create_app
 
     settings = _settings_or_exit(args)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     app = create_app(settings)
     print(f"leadrelay on http://{args.host}:{args.port}/  (store: {_safe_url(settings.database_url)})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=settings.trust_proxy_headers)

@@ -1,0 +1,27 @@
+"""The examples a user copies must stay true to the code."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from leadrelay.config import load_settings
+from leadrelay.routing import enabled_destinations
+from tests.support.live import LiveServer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_example_configuration_is_valid_and_enables_every_vendor(make_settings: Any) -> None:
+    settings = load_settings(EXAMPLES / "leadrelay.toml")
+    assert settings.environment == "production"
+    assert set(enabled_destinations(settings).values()) == {"on"}
+
+
+def test_example_curl_script_gets_an_accepted_event(live_server: LiveServer) -> None:
+    result = subprocess.run(
+        ["sh", str(EXAMPLES / "collect.sh"), live_server.url], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"status":"accepted"' in result.stdout
