@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from typing import Iterator
@@ -12,36 +11,12 @@ import pytest
 from leadrelay.event import LeadEvent
 from leadrelay.protocol import FieldError
 from leadrelay.store import Accepted, Rejected, SqlStore, open_store
-
-POSTGRES_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL")
-
-
-def postgres_schema_url() -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards."""
-    import psycopg
-
-    assert POSTGRES_URL
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
+from tests.support.postgres import needs_postgres, postgres_schema_url
 
 @pytest.fixture(
     params=[
         "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(not POSTGRES_URL, reason="LEADRELAY_TEST_POSTGRES_URL is not set"),
-            ],
-        ),
+        pytest.param("postgresql", marks=needs_postgres),
     ]
 )
 def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[SqlStore]:
@@ -51,15 +26,11 @@ def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[SqlStore]:
         yield s
         s.close()
     else:
-        gen = postgres_schema_url()
-        url = next(gen)
-        s = open_store(url)
-        s.setup()
-        try:
+        with postgres_schema_url() as url:
+            s = open_store(url)
+            s.setup()
             yield s
-        finally:
             s.close()
-            next(gen, None)
 
 
 def event(event_id: str | None = None, name: str = "leadGenerated") -> LeadEvent:
