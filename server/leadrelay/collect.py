@@ -168,21 +168,19 @@ class Collector:
 
 def nesting_depth(value: Any) -> int:
     """How deeply objects and lists nest in `value` (a scalar is 0), without recursion."""
+    if not isinstance(value, (dict, list)):
+        return 0
     deepest = 0
-    stack = [(value, 0)]
+    stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        depth += 1
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, depth) for child in children)
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                break
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
     return deepest
 
 

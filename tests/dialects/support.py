@@ -26,7 +26,7 @@ def seed_json(name: str) -> Any:
 
 
 def envelope(dialect: str, payload: dict[str, Any], type: str | None = None) -> Envelope:
-    return Envelope(id="e1", dialect=dialect, type=type, payload=payload)  # type: ignore[arg-type]
+    return Envelope(id="e1", dialect=dialect, type=type, payload=payload)
 
 
 def accept(dialect: str, payload: dict[str, Any], type: str | None = None) -> LeadEvent:

@@ -112,7 +112,11 @@ def test_answer_is_the_processed_event_with_its_patch() -> None:
 
     assert answer is not None
     assert list(answer) == ["leadId", "currency", "value", "patch"]
-    assert (answer["leadId"], answer["currency"], answer["value"]) == ("1ed2fd65-a027-4f3a-a35f-c6dd97537392", "USD", 100)
+    assert (answer["leadId"], answer["currency"], answer["value"]) == (
+        "1ed2fd65-a027-4f3a-a35f-c6dd97537392",
+        "USD",
+        100,
+    )
     operations = answer["patch"]["operations"]
     assert all(op["type"] == "set" for op in operations)
     assert [op["path"] for op in operations] == [
@@ -244,7 +248,7 @@ INVALID = [
     (lead(birthDate="31/08/2000"), "lead.birthDate", "must be a real date in YYYY-MM-DD"),
     (lead(birthDate="2000-08-31T00:00:00"), "lead.birthDate", "must be a real date in YYYY-MM-DD"),
     (lead(birthDate="20000831"), "lead.birthDate", "must be a real date in YYYY-MM-DD"),
-    (lead(birthDate="２０００-08-31"), "lead.birthDate", "must be a real date in YYYY-MM-DD"),
+    (lead(birthDate="\uff12\uff10\uff10\uff10-08-31"), "lead.birthDate", "must be a real date in YYYY-MM-DD"),
     (lead(birthDate=""), "lead.birthDate", "must be a real date in YYYY-MM-DD"),
     (lead(gender="other"), "lead.gender", "must be 'male', 'female', 'neutral' or 'unknown'"),
     (lead(gender="Male"), "lead.gender", "must be 'male', 'female', 'neutral' or 'unknown'"),

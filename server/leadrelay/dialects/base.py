@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -79,7 +80,7 @@ def _message(err: Any) -> str:
     template = _MESSAGES.get(rule)
     if template is not None:
         try:
-            return template.format(**err.get("ctx", {}))
+            return re.sub(r"\b1 (item|character)s\b", r"1 \1", template.format(**err.get("ctx", {})))
         except (KeyError, IndexError):
             pass
     message: str = err["msg"]

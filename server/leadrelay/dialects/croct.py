@@ -7,7 +7,6 @@ Beyond the seed, `currency` is capped at 10 characters, `avatar` at 500 and
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from typing import Annotated, Any, Literal
@@ -33,8 +32,8 @@ ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Text50 = Annotated[str, Strict(), AfterValidator(length(1, 50))]
 Text100 = Annotated[str, Strict(), AfterValidator(length(1, 100))]
-Email = Annotated[str, Strict(), AfterValidator(length(1, 254))]
-Phone = Annotated[str, Strict(), AfterValidator(length(1, 30))]
+Text254 = Annotated[str, Strict(), AfterValidator(length(1, 254))]
+Text30 = Annotated[str, Strict(), AfterValidator(length(1, 30))]
 Date = Annotated[str, Strict(), AfterValidator(real_date)]
 Avatar = Annotated[str, Strict(), AfterValidator(url), AfterValidator(length(0, 500))]
 CompanyUrl = Annotated[str, Strict(), AfterValidator(url), AfterValidator(length(0, 200))]
@@ -69,10 +68,10 @@ class LeadProfile(_Strict):
     lastName: Text50 | None = None
     birthDate: Date | None = None
     gender: Literal["male", "female", "neutral", "unknown"] | None = None
-    email: Email | None = None
-    alternateEmail: Email | None = None
-    phone: Phone | None = None
-    alternatePhone: Phone | None = None
+    email: Text254 | None = None
+    alternateEmail: Text254 | None = None
+    phone: Text30 | None = None
+    alternatePhone: Text30 | None = None
     address: LeadAddress | None = None
     avatar: Avatar | None = None
     company: Annotated[str, Strict(), AfterValidator(length(1, 200))] | None = None
@@ -115,7 +114,9 @@ def _primitive_errors(value: Any, loc: tuple[str | int, ...]) -> list[InitErrorD
             return [_problem("length", f"must be at most {MAX_STRING} characters long", loc, value)]
         return []
     if isinstance(value, list | dict):
-        message = "too deeply nested: a list or map inside a list or map may hold only strings, numbers, booleans or null"
+        message = (
+            "too deeply nested: a list or map inside a list or map may hold only strings, numbers, booleans or null"
+        )
         return [_problem("nesting", message, loc, value)]
     return [_problem("attribute_type", "must be a string, number, boolean, null, list or map", loc, value)]
 
@@ -131,8 +132,10 @@ def _value_errors(value: Any, loc: tuple[str | int, ...], depth: int) -> list[In
     items = enumerate(value) if isinstance(value, list) else value.items()
     for key, item in items:
         if isinstance(key, str) and js_length(key) > MAX_MAP_KEY:
-            problems.append(_problem("map_key", f"map keys must be at most {MAX_MAP_KEY} characters long", loc + (key,), key))
-        problems.extend(_value_errors(item, loc + (key,), depth - 1))
+            problems.append(
+                _problem("map_key", f"map keys must be at most {MAX_MAP_KEY} characters long", (*loc, key), key)
+            )
+        problems.extend(_value_errors(item, (*loc, key), depth - 1))
     return problems
 
 
@@ -146,7 +149,9 @@ def custom_attribute_errors(custom: dict[str, Any]) -> list[InitErrorDetails]:
             message = f"attribute names must be at most {MAX_ATTRIBUTE_NAME} characters long"
             problems.append(_problem("attribute_name", message, (name,), name))
         elif not ATTRIBUTE_NAME.fullmatch(name):
-            message = "attribute names must start with a letter or underscore, followed by letters, digits or underscores"
+            message = (
+                "attribute names must start with a letter or underscore, followed by letters, digits or underscores"
+            )
             problems.append(_problem("attribute_name", message, (name,), name))
         problems.extend(_value_errors(value, (name,), depth=2))
     return problems
@@ -158,7 +163,12 @@ def _customer(body: LeadGenerated) -> Customer:
     if lead.address is not None:
         a = lead.address
         address = Address(
-            street=a.street, district=a.district, city=a.city, region=a.region, country=a.country, postal_code=a.postalCode
+            street=a.street,
+            district=a.district,
+            city=a.city,
+            region=a.region,
+            country=a.country,
+            postal_code=a.postalCode,
         )
     return Customer(
         external_id=body.userId,
@@ -196,7 +206,11 @@ class CroctDialect:
     def parse(self, envelope: Envelope) -> LeadEvent:
         if envelope.type not in SUPPORTED_TYPES:
             supported = ", ".join(sorted(SUPPORTED_TYPES))
-            problem = "missing Croct event type" if envelope.type is None else f"unsupported Croct event type '{envelope.type}'"
+            problem = (
+                "missing Croct event type"
+                if envelope.type is None
+                else f"unsupported Croct event type '{envelope.type}'"
+            )
             message = f"{problem}; supported types: {supported}"
             raise DialectError([FieldError(path="type", message=message, rule="event_type")])
         body = validate(LeadGenerated, envelope.payload)
@@ -208,12 +222,12 @@ class CroctDialect:
             currency=body.currency,
             source_id=body.leadId,
             customer=_customer(body),
-            raw=copy.deepcopy(envelope.payload),
+            raw=envelope.payload,
         )
 
     def answer(self, event: LeadEvent) -> dict[str, Any] | None:
         """The processed event Croct's `track()` resolves to: leadId, currency, value and patch."""
-        out = {key: event.raw[key] for key in ("leadId", "currency", "value") if key in event.raw}
+        out: dict[str, Any] = {key: event.raw[key] for key in ("leadId", "currency", "value") if key in event.raw}
         if "lead" in event.raw:
             out["patch"] = patch(event.raw["lead"])
         return out

@@ -6,7 +6,6 @@ Dub has one `customerName`; it is kept whole in `customer.first_name` (so
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, field_validator
@@ -102,7 +101,7 @@ class DubDialect:
             mode=body.mode,
             quantity=body.eventQuantity,
             properties=dict(body.metadata or {}),
-            raw=copy.deepcopy(envelope.payload),
+            raw=envelope.payload,
         )
 
     def answer(self, event: LeadEvent) -> dict[str, Any] | None:

@@ -6,7 +6,6 @@ the customer id is `externalId`; PIMMS does not know `customerExternalId`.
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, field_validator
@@ -82,7 +81,7 @@ class PimmsDialect:
             mode=body.mode,
             quantity=body.eventQuantity,
             properties=dict(body.metadata or {}),
-            raw=copy.deepcopy(payload),
+            raw=payload,
         )
 
     def answer(self, event: LeadEvent) -> dict[str, Any] | None:

@@ -2,12 +2,12 @@
 
 Every object keeps the keys the reference does not list (e.g. `user.new_customer`
 in the seed's own examples); they reach LeadEvent.raw untouched. Listed keys are
-checked, and may be null (left out).
+checked, and may be null (left out). `user.email` and `user.phone` items are kept as
+given, so the customer's emails and phones may be SHA-256 hex digests.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
@@ -110,7 +110,9 @@ def lead_event_errors(payload: dict[str, Any]) -> list[FieldError]:
     name = event["name"]
     needs = {"currency": "a currency", "id": "an id, the deduplication key"}
     return [
-        FieldError(path=f"event.{key}", message=f"required property is missing: {name} events need {what}", rule="missing")
+        FieldError(
+            path=f"event.{key}", message=f"required property is missing: {name} events need {what}", rule="missing"
+        )
         for key, what in needs.items()
         if event.get(key) is None
     ]
@@ -166,10 +168,12 @@ class ReshapeDialect:
             context=_context(body.context or ReshapeContext()),
             consent=None
             if consent is None
-            else Consent(analytics=consent.analytics, personalization=consent.personalization, marketing=consent.marketing),
+            else Consent(
+                analytics=consent.analytics, personalization=consent.personalization, marketing=consent.marketing
+            ),
             cookies=dict(body.cookies or {}),
             properties=dict(event.properties or {}),
-            raw=copy.deepcopy(envelope.payload),
+            raw=envelope.payload,
         )
 
     def answer(self, event: LeadEvent) -> dict[str, Any] | None:
