@@ -37,7 +37,9 @@ class Visitor:
 class Identity:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._signer = Signer(settings.signing_key, salt="leadrelay.visitor")
+        # Derive the signing key once: itsdangerous would otherwise derive it again on every call.
+        derived = Signer(settings.signing_key, salt="leadrelay.visitor").derive_key()
+        self._signer = Signer(derived, key_derivation="none")
 
     # -- visitor ---------------------------------------------------------------
 
@@ -58,7 +60,7 @@ class Identity:
                 max_age=VISITOR_MAX_AGE,
                 path="/",
                 domain=self.cookie_domain(request),
-                secure=request.url.scheme == "https",
+                secure=self.is_https(request),
                 httponly=True,
                 samesite="lax",
             )
@@ -86,7 +88,7 @@ class Identity:
                 max_age=CLICK_MAX_AGE,
                 path="/",
                 domain=self.cookie_domain(request),
-                secure=request.url.scheme == "https",
+                secure=self.is_https(request),
                 httponly=False,
                 samesite="lax",
             )
@@ -97,10 +99,19 @@ class Identity:
         """`.example.com` for www.example.com; none on localhost and IP addresses."""
         if self.settings.cookie_domain:
             return self.settings.cookie_domain
-        host = request.url.hostname or ""
+        host = _hostname(request.headers.get("host", ""))
         if host == "localhost" or host.endswith(".localhost") or "." not in host or _is_ip(host):
             return None
         return "." + host.removeprefix("www.")
+
+    def is_https(self, request: Request) -> bool:
+        """Whether the visitor reached us over HTTPS (through a TLS-terminating proxy too, when trusted)."""
+        if request.scope.get("scheme") == "https":
+            return True
+        if self.settings.trust_proxy_headers:
+            forwarded = request.headers.get("x-forwarded-proto", "")
+            return forwarded.split(",", 1)[0].strip().lower() == "https"
+        return False
 
     def client_ip(self, request: Request) -> str | None:
         if self.settings.trust_proxy_headers:
@@ -108,6 +119,14 @@ class Identity:
             if forwarded:
                 return forwarded.split(",", 1)[0].strip()
         return request.client.host if request.client else None
+
+
+def _hostname(host_header: str) -> str:
+    """'www.example.com:8443' -> 'www.example.com'; '[::1]:80' -> '::1'."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _is_ip(host: str) -> bool:
