@@ -17,7 +17,7 @@ from leadrelay.errors import error_response
 from leadrelay.event import LeadEvent
 from leadrelay.identity import Identity
 from leadrelay.intake import GroupCommitter
-from leadrelay.protocol import Envelope, FieldError, Result
+from leadrelay.protocol import Envelope, FieldError
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
 
@@ -105,7 +105,7 @@ class Collector:
 
         visitor = self.identity.visitor(request)
         now = time.time()
-        results: list[Result] = []
+        results: list[dict[str, Any]] = []
         items: list[Intake] = []
         for raw in events:
             result, item = self._judge(raw, request, visitor.id, now)
@@ -116,15 +116,16 @@ class Collector:
         except Exception:  # noqa: BLE001 - the store is down: the client keeps the events and retries
             return error_response(503, "storage_unavailable", "events could not be stored; retry later", retry_after=5)
         for result, inserted in zip(results, flags):
-            if result.status == "accepted" and not inserted:
-                result.status = "duplicate"
-                result.event = None
-        status = 422 if all(r.status == "rejected" for r in results) else 200
-        response = JSONResponse({"results": [r.model_dump(exclude_none=True) for r in results]}, status_code=status)
+            if result["status"] == "accepted" and not inserted:
+                result["status"] = "duplicate"
+                result.pop("event", None)
+        status = 422 if all(r["status"] == "rejected" for r in results) else 200
+        response = JSONResponse({"results": results}, status_code=status)
         self.identity.remember(response, request, visitor)
         return response
 
-    def _judge(self, raw: Any, request: Request, visitor_id: str, now: float) -> tuple[Result, Intake]:
+    def _judge(self, raw: Any, request: Request, visitor_id: str, now: float) -> tuple[dict[str, Any], Intake]:
+        """One event's verdict (a Result, as JSON) and what to store for it."""
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         try:
             envelope = Envelope.model_validate(raw)
@@ -140,13 +141,20 @@ class Collector:
             return self._reject(envelope.id, raw, exc.errors, now)
         self._enrich(event, envelope, request, visitor_id, now)
         item = Accepted(event=event, destinations=self.router.destinations_for(event), body=event.model_dump_json())
-        return Result(id=envelope.id, status="accepted", event=dialect.answer(event)), item
+        result: dict[str, Any] = {"id": envelope.id, "status": "accepted"}
+        answer = dialect.answer(event)
+        if answer is not None:
+            result["event"] = answer
+        return result, item
 
-    def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], now: float) -> tuple[Result, Intake]:
+    def _reject(
+        self, event_id: str | None, raw: Any, errors: list[FieldError], now: float
+    ) -> tuple[dict[str, Any], Intake]:
         dialect = raw.get("dialect") if isinstance(raw, dict) and isinstance(raw.get("dialect"), str) else None
         text = json.dumps(raw, ensure_ascii=False)[: self.settings.max_rejected_raw_bytes]
         item = Rejected(event_id=event_id, dialect=dialect, errors=errors, raw=text, received_at=now)
-        return Result(id=event_id, status="rejected", errors=errors), item
+        result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
+        return result, item
 
     def _enrich(self, event: LeadEvent, envelope: Envelope, request: Request, visitor_id: str, now: float) -> None:
         """Add what only the server knows: when, from where, which visitor and which clicks."""

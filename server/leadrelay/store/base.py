@@ -31,6 +31,11 @@ class Backend(Protocol):
     def sql(self, query: str) -> str:
         """Adapt a query written with '?' placeholders to the driver's paramstyle."""
 
+    def start(self) -> None:
+        """Start background maintenance, if the database needs any."""
+
+    def stop(self) -> None: ...
+
 
 @dataclass
 class Accepted:
@@ -177,6 +182,7 @@ class SqlStore:
         return _Tx(self._conn())
 
     def close(self) -> None:
+        self.backend.stop()
         with self._lock:
             for conn in self._all:
                 try:
@@ -196,13 +202,14 @@ class SqlStore:
             row = self._run("SELECT version FROM schema_version").fetchone()
             if row is None:
                 self._run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                return
+                row = (SCHEMA_VERSION,)
             version = row[0]
             while version < SCHEMA_VERSION:
                 for statement in _UPGRADES[version]:
                     self._run(statement)
                 version += 1
             self._run("UPDATE schema_version SET version = ?", (version,))
+        self.backend.start()
 
     # -- intake ----------------------------------------------------------------
 

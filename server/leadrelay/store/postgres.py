@@ -21,3 +21,9 @@ class PostgresBackend:
 
     def sql(self, query: str) -> str:
         return query.replace("?", "%s")
+
+    def start(self) -> None:
+        """Nothing runs in the background for PostgreSQL."""
+
+    def stop(self) -> None:
+        pass
