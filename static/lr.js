@@ -20,7 +20,6 @@
     var loc = location;
     var nav = navigator;
     var json = JSON;
-    var store = localStorage;
     var QUEUE_KEY = "lr_q";
     var MAX_QUEUE = 100; // events kept for a later page load; a full queue drops the oldest
     var MAX_BATCH = 50; // events per request (the server's default max_batch_events)
@@ -28,7 +27,7 @@
     var CLICK_ID = /^[\w-]{1,190}$/;
     var VENDORS = ["dub", "pimms"];
 
-    var tag = d.currentScript || d.querySelector("[data-leadrelay]") || d.createElement("b");
+    var tag = d.querySelector("[data-leadrelay]") || d.currentScript || d.createElement("b");
     var set = tag.dataset;
     var src = /^(.*)\/s(\.\w+)?\.js([?#]|$)/.exec(tag.src);
     var base = set.api || (src ? src[1] : "/lr");
@@ -39,7 +38,7 @@
 
     // Consent: 1 granted, 0 pending (events wait in memory), -1 refused (events are discarded).
     var consent = nav.globalPrivacyControl ? -1 : set.consent == "pending" ? 0 : 1;
-    var waiting = []; // [event, resolve, reject] made while consent is pending
+    var waiting = []; // events made while consent is pending, in memory only
 
     // Unsent events, oldest first, mirrored to localStorage; promises of this page's events by id.
     var queue = [];
@@ -47,6 +46,7 @@
     var inFlight = {};
     var timer = 0;
     var failures = 0;
+    var leaving = 0; // after pagehide, an event made by a later handler is sent at once
 
     // Click ids in this page's URL: the server turns them into cookies (GET {api}/c).
     var landing = {};
@@ -64,30 +64,44 @@
       landingUrl = sessionStorage.lr_l = sessionStorage.lr_l || landingUrl;
     } catch (e) {}
 
-    try {
-      queue = json.parse(store[QUEUE_KEY] || "[]");
-      queue.push; // a queue damaged by someone else is dropped
-    } catch (e) {
-      queue = [];
-    }
-
+    // localStorage is shared by the site's tabs: each keeps the others' events when it writes.
+    var seen = {}; // ids of the events this page has queued
+    var stored = function () {
+      try {
+        return json.parse(localStorage[QUEUE_KEY] || "[]").filter(function (event) {
+          return event.id; // a queue damaged by someone else is dropped
+        });
+      } catch (e) {
+        return [];
+      }
+    };
     var save = function () {
       try {
-        store[QUEUE_KEY] = json.stringify(queue);
-      } catch (e) {}
+        localStorage[QUEUE_KEY] = json.stringify(
+          stored()
+            .filter(function (event) {
+              return !seen[event.id];
+            })
+            .concat(queue)
+        );
+      } catch (e) {} // storage full, or refused (private mode, sandbox)
     };
+    queue = stored();
+    queue.map(function (event) {
+      seen[event.id] = 1;
+    });
 
     var cookie = function (name) {
       var found = d.cookie.match("(^|; )" + name + "=([\\w-]{1,190})(;|$)");
       return found && found[2];
     };
 
-    // The click ids current now: the server's cookies (or Dub's and PIMMS's own), or this URL's
-    // until the server has set them.
+    // The click ids current now: this URL's until the server has made them cookies, then the
+    // cookies (the server's, or those of Dub's and PIMMS's own scripts).
     var clickIds = function () {
       var ids = {};
       VENDORS.map(function (vendor) {
-        var value = (!captured && landing[vendor]) || cookie(vendor + "_id");
+        var value = landing[vendor] || cookie(vendor + "_id");
         if (value) ids[vendor] = value;
       });
       return ids;
@@ -117,6 +131,7 @@
     };
 
     var enqueue = function (event) {
+      seen[event.id] = 1;
       queue.push(event);
       if (queue.length > MAX_QUEUE) {
         var dropped = queue.shift();
@@ -124,7 +139,7 @@
         settle(dropped.id, fail("leadrelay queue full: event dropped"));
       }
       save();
-      schedule(0);
+      leaving ? flush(1) : schedule(0); // events made in the same moment go in one request
     };
 
     // One verdict from the server: accepted and duplicate are done, rejected is final.
@@ -161,7 +176,6 @@
         body += (body ? "," : "") + text;
       });
       if (!batch.length) return;
-      save();
       body = '{"events":[' + body + "]}";
       var done = function () {
         batch.map(function (id) {
@@ -175,31 +189,40 @@
         schedule(ms);
       };
       try {
-        fetch(base + "/e", { method: "POST", body: body, keepalive: true, credentials: "include" }).then(function (response) {
-          var status = response.status;
-          return response
-            .json()
-            .catch(function () {})
-            .then(function (reply) {
-              log("response " + status, reply);
-              reply = reply || {};
-              if (status > 499 || status == 429 || !(reply.results || reply.error)) return retry("HTTP " + status);
-              failures = 0;
-              done();
-              // A batch-level 4xx (400, 403, 413, 415) is final for every event of the batch.
-              (reply.results || batch.map(function (id) {
-                return { id: id, status: "rejected", errors: [{ path: "", message: reply.error.message, rule: reply.error.code }] };
-              })).map(answer);
-              save();
-              if (queue.length) schedule(0);
-            });
-        }, retry);
-        if (unloading) flush(unloading); // a full batch went out: the rest too, while the page lives
+        fetch(base + "/e", { method: "POST", body: body, keepalive: true, credentials: "include" })
+          .then(function (response) {
+            var status = response.status;
+            return response
+              .json()
+              .catch(function () {})
+              .then(function (reply) {
+                log("response " + status, reply);
+                reply = reply || {};
+                // Unreachable, 5xx, 429 or not leadrelay's answer: keep the events and try again later.
+                if (status > 499 || status == 429 || (status < 400 && !reply.results)) return retry("HTTP " + status);
+                failures = 0;
+                done();
+                // Any other 4xx is final: for each event (200, 422) or for the whole batch (400, 403, 413, 415).
+                var error = reply.error || { message: "HTTP " + status, code: "http" };
+                (reply.results || batch.map(function (id) {
+                  return { id: id, status: "rejected", errors: [{ path: "", message: error.message, rule: error.code }] };
+                })).map(answer);
+                save();
+                if (queue.length) schedule(0);
+              });
+          })
+          .catch(retry);
       } catch (e) {
-        // No fetch with keepalive here: hand the batch to the browser; it stays queued until confirmed.
-        nav.sendBeacon(base + "/e", body);
-        done();
+        // No fetch here: the browser's beacon carries the batch (its answer cannot be read). Refused,
+        // the batch stays queued, in flight for this page, for the next page load.
+        if (nav.sendBeacon(base + "/e", body)) {
+          queue = queue.filter(function (event) {
+            return batch.indexOf(event.id) < 0;
+          });
+          save();
+        }
       }
+      if (unloading) flush(unloading); // the page is going: send the rest now, batch by batch
     };
 
     var capture = function () {
@@ -231,13 +254,13 @@
       var event = {
         id: uuid(),
         dialect: dialect,
-        payload: payload,
+        payload: json.parse(json.stringify(payload)), // as it is now, whatever the page does to it later
         context: { url: loc.href, referrer: d.referrer || null, landing_url: landingUrl },
         click_ids: clickIds(),
         ts: Date.now()
       };
       if (type) event.type = type;
-      log(dialect + " event " + (type || ""), payload);
+      log(dialect + " " + (type || "push"), event);
       accept(event, resolve, reject);
     };
 
@@ -295,16 +318,19 @@
     (api.q || []).map(run);
     api.q = { push: run };
 
-    if (consent > 0) capture();
-    var leave = function () {
+    w.addEventListener("pagehide", function () {
+      leaving = 1;
       flush(1);
-    };
-    w.addEventListener("pagehide", leave);
-    d.addEventListener("visibilitychange", function () {
-      d.visibilityState == "hidden" && leave();
     });
-    w.addEventListener("online", leave);
-    flush();
+    d.addEventListener("visibilitychange", function () {
+      d.visibilityState == "hidden" && flush(1);
+    });
+    w.addEventListener("online", function () {
+      flush();
+    });
+    log("sending to " + base + "/e; consent " + ["refused", "pending", "granted"][consent + 1]);
+    flush(); // what earlier pages left unsent
+    if (consent > 0) capture();
   } catch (e) {
     // Never break the page: a failure here leaves the stub's queue in place.
   }

@@ -77,3 +77,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         "--disable-sync",
     ]
     return args
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the Playwright tests last: its sync API leaves an event loop running in the main
+    thread, which `asyncio.run` in later tests would trip over."""
+    items.sort(key=lambda item: "playwright" in item.fixturenames or "page" in item.fixturenames)

@@ -24,6 +24,7 @@ from leadrelay.intake import GroupCommitter
 from leadrelay.routing import Router, enabled_destinations
 from leadrelay.snippet import Snippet
 from leadrelay.store import SqlStore, open_store
+from leadrelay.worker import Worker
 
 log = logging.getLogger("leadrelay")
 
@@ -39,6 +40,7 @@ class Service:
         self.router = Router(settings)
         self.snippet = Snippet(settings.path_prefix)
         self.collector = Collector(settings, self.intake, self.router, self.identity)
+        self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
         """Landing with ?dub_id= / ?pimms_id=: set the click-id cookies from the server."""
@@ -59,17 +61,20 @@ class Service:
     async def health(self, request: Request) -> Response:
         try:
             counts = await _in_thread(self.store.delivery_counts)
+            health = await _in_thread(self.store.destination_health)
         except Exception:  # noqa: BLE001
             return error_response(503, "storage_unavailable", "the store cannot be read")
-        return JSONResponse(
-            {
-                "status": "ok",
-                "destinations": {
-                    name: {"state": why, "deliveries": counts.get(name, {})}
-                    for name, why in enabled_destinations(self.settings).items()
-                },
-            }
-        )
+        destinations = {}
+        for name, why in enabled_destinations(self.settings).items():
+            entry: dict[str, object] = {"state": why, "deliveries": counts.get(name, {})}
+            if why == "on":
+                known = health.get(name)
+                entry["healthy"] = known["healthy"] if known else True
+                if known and not known["healthy"]:
+                    entry["problem"] = known["error"]  # the vendor refused the credentials (401/403)
+            destinations[name] = entry
+        degraded = any(entry.get("healthy") is False for entry in destinations.values())
+        return JSONResponse({"status": "degraded" if degraded else "ok", "destinations": destinations})
 
     async def demo(self, request: Request) -> Response:
         return demo_page(self.snippet.hashed_url, self.settings)
@@ -97,9 +102,14 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
             )
         service.store.setup()
         service.intake.start()
+        if settings.worker:
+            service.worker = Worker(settings, service.store)
+            await service.worker.start()
         try:
             yield
         finally:
+            if service.worker is not None:
+                await service.worker.stop()
             service.intake.stop()
             service.store.close()
 
@@ -113,16 +123,19 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
     if settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
         routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
-    middleware = [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=settings.allowed_origins,
-            allow_methods=["POST"],
-            allow_headers=["Content-Type"],
-            allow_credentials=True,
-            max_age=86400,
+    # CORS only matters for other origins: with none allowed, no request pays for it.
+    middleware = []
+    if settings.allowed_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["POST"],
+                allow_headers=["Content-Type"],
+                allow_credentials=True,
+                max_age=86400,
+            )
         )
-    ]
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -72,6 +72,58 @@ def cmd_rejections(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from leadrelay.worker import Worker
+
+    settings = _settings_or_exit(args)
+    store = _store(args)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        worker = Worker(settings, store)
+        print(f"leadrelay worker {worker.id} (store: {_safe_url(settings.database_url)})", flush=True)
+        await worker.run(stop)
+
+    asyncio.run(run())
+    store.close()
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if not (args.all or args.destination or args.event):
+        print("error: say what to replay: --all, --destination NAME and/or --event ID", file=sys.stderr)
+        return 2
+    store = _store(args)
+    count = store.replay(destination=args.destination, event_id=args.event)
+    print(f"re-queued {count} dead-lettered deliveries")
+    return 0
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    store = _store(args)
+    state = None if args.state == "all" else args.state
+    rows = store.list_deliveries(state=state, destination=args.destination, event_id=args.event, limit=args.limit)
+    for row in rows:
+        if args.json:
+            print(json.dumps(row.__dict__, ensure_ascii=False))
+            continue
+        status = str(row.last_status) if row.last_status is not None else "-"
+        print(
+            f"{_when(row.updated_at)}  {row.destination:8} {row.state:9} attempts={row.attempts:<3} "
+            f"status={status:4} {row.event_id}  {row.last_error or ''}".rstrip()
+        )
+    return 0
+
+
 def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from leadrelay.store import open_store
 
@@ -120,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--raw", action="store_true", help="include the payload as received")
     p.set_defaults(func=cmd_events)
+
+    p = command("worker", "run a delivery worker alone (serve runs one too unless worker = false)")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_worker)
+
+    p = command("replay", "re-queue dead-lettered deliveries")
+    p.add_argument("--all", action="store_true", help="every dead-lettered delivery")
+    p.add_argument("--destination", metavar="NAME", help="only this destination's (dub, pimms, reshape)")
+    p.add_argument("--event", metavar="ID", help="only this event's")
+    p.set_defaults(func=cmd_replay)
+
+    p = command("deliveries", "list deliveries (dead letters by default) with their reasons")
+    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "all"])
+    p.add_argument("--destination", metavar="NAME")
+    p.add_argument("--event", metavar="ID")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="one JSON object a line, with the vendor's response")
+    p.set_defaults(func=cmd_deliveries)
 
     p = command("rejections", "list the newest rejected events and why")
     p.add_argument("--limit", type=int, default=20)

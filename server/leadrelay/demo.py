@@ -9,13 +9,20 @@ from starlette.responses import HTMLResponse, Response
 from leadrelay.config import Settings
 from leadrelay.routing import enabled_destinations
 
+# The README's one-line stub: calls made before the snippet arrives are queued, then replayed in order.
+STUB = (
+    '<script>!function(w,l){l=w.leadrelay=w.leadrelay||{q:[]};"track push consent".split(" ").map(function(m)'
+    '{l[m]=l[m]||function(a,b){var c=[m,a,b];return m=="track"?new Promise(function(s,j){l.q.push(c.concat(s,j))})'
+    ':void l.q.push(c)}});w.croct=w.croct||l;w.reshape=w.reshape||l}(window)</script>'
+)
+
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>leadrelay demo</title>
-<script>window.reshape=window.reshape||[];</script>
+{stub}
 <script async src="{script_url}"></script>
 <link rel="icon" href="data:,">
 <style>
@@ -62,6 +69,7 @@ def demo_page(script_url: str, settings: Settings, collect_url: str | None = Non
     on = [name for name, why in enabled_destinations(settings).items() if why == "on"]
     warning = "The server is using its development secret key." if settings.uses_dev_secret else ""
     body = _PAGE.format(
+        stub=STUB,
         script_url=html.escape(script_url),
         collect_url=html.escape(collect_url or settings.path_prefix + "/e"),
         destinations=html.escape(", ".join(on) or "none yet: events are stored only"),

@@ -1,4 +1,9 @@
-"""Serving the browser snippet: a content-hashed immutable URL, a short-cache stable URL, ETag, gzip and brotli."""
+"""Serving the browser snippet: a content-hashed immutable URL, a short-cache stable URL, ETag, gzip and brotli.
+
+The file served is static/lr.min.js, built from the readable static/lr.js by `npm run build`
+(terser); tests/types/test_snippet_build.py checks that the two agree. static/lr.d.ts
+declares its API. All three ship inside the package (pyproject force-includes static/).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,11 @@ import brotli
 from starlette.requests import Request
 from starlette.responses import Response
 
-SCRIPT_NAME = "lr.js"
+SCRIPT_NAME = "lr.min.js"  # what browsers get
+SOURCE_NAME = "lr.js"  # its readable source
+TYPES_NAME = "lr.d.ts"  # its TypeScript declarations
 STABLE_MAX_AGE = 300
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def static_dir() -> Path:
@@ -66,7 +74,7 @@ class Snippet:
         if request.path_params["digest"] != self.asset.digest:
             # An old hash after a deploy: send today's script, but do not let it be cached forever.
             return self._serve(request, f"public, max-age={STABLE_MAX_AGE}")
-        return self._serve(request, "public, max-age=31536000, immutable")
+        return self._serve(request, IMMUTABLE)
 
     def _serve(self, request: Request, cache_control: str) -> Response:
         headers = {
@@ -74,8 +82,12 @@ class Snippet:
             "ETag": self.asset.etag,
             "Vary": "Accept-Encoding",
             "X-Content-Type-Options": "nosniff",
+            # A public file: loadable as a module, with Subresource Integrity, and under COEP.
+            "Access-Control-Allow-Origin": "*",
+            "Cross-Origin-Resource-Policy": "cross-origin",
         }
-        if self.asset.etag in _etags(request.headers.get("if-none-match", "")):
+        wanted = _etags(request.headers.get("if-none-match", ""))
+        if self.asset.etag in wanted or "*" in wanted:
             return Response(status_code=304, headers=headers)
         accepted = _codings(request.headers.get("accept-encoding", ""))
         if "br" in accepted:
