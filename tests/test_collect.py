@@ -301,3 +301,16 @@ def test_visitor_cookie_is_set_once_and_signed(client: TestClient) -> None:
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     second = post(client, {"events": [croct()]})
     assert "set-cookie" not in second.headers
+
+
+def test_other_croct_event_types_are_accepted_only_when_configured(make_settings: Any) -> None:
+    event = croct({"goalId": "newsletter", "value": 1}, type="goalCompleted")
+    with TestClient(create_app(make_settings())) as client:
+        rejected = post(client, {"events": [event]}).json()["results"][0]
+        assert rejected["status"] == "rejected"
+        assert "croct_event_types" in rejected["errors"][0]["message"]
+    with TestClient(create_app(make_settings(croct_event_types=["leadGenerated", "goalCompleted"]))) as client:
+        accepted = post(client, {"events": [event]}).json()["results"][0]
+        assert accepted == {"id": event["id"], "status": "accepted", "event": {"goalId": "newsletter", "value": 1}}
+        stored = store_of(client).get_event(event["id"])
+        assert (stored.name, stored.properties) == ("goalCompleted", {"goalId": "newsletter", "value": 1})

@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from leadrelay.config import Settings
-from leadrelay.dialects import DIALECTS, DialectError
+from leadrelay.dialects import DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.errors import error_response
 from leadrelay.event import LeadEvent
@@ -64,6 +64,7 @@ class Collector:
         self.intake = intake
         self.router = router
         self.identity = identity
+        self.dialects = configured_dialects(settings.croct_event_types)
 
     async def collect(self, request: Request) -> Response:
         settings = self.settings
@@ -134,7 +135,7 @@ class Collector:
         if nesting_depth(envelope.payload) > MAX_DEPTH:
             error = FieldError(path="payload", message=f"nested deeper than {MAX_DEPTH} levels", rule="max_depth")
             return self._reject(envelope.id, raw, [error], now)
-        dialect = DIALECTS[envelope.dialect]
+        dialect = self.dialects[envelope.dialect]
         try:
             event = dialect.parse(envelope)
         except DialectError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from leadrelay.dialects import croct, dub, pimms, reshape
 from leadrelay.dialects.base import Dialect, DialectError
 
@@ -12,4 +14,10 @@ DIALECTS: dict[str, Dialect] = {
     "pimms": pimms.DIALECT,
 }
 
-__all__ = ["DIALECTS", "Dialect", "DialectError"]
+
+def configured_dialects(croct_event_types: Iterable[str]) -> dict[str, Dialect]:
+    """The registry with Croct taking the configured event types."""
+    return {**DIALECTS, "croct": croct.CroctDialect(croct_event_types)}
+
+
+__all__ = ["DIALECTS", "Dialect", "DialectError", "configured_dialects"]

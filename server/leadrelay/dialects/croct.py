@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
@@ -19,8 +20,8 @@ from leadrelay.dialects.common import js_length, length, real_date, url, validat
 from leadrelay.event import Address, Customer, LeadEvent
 from leadrelay.protocol import Envelope, FieldError
 
-SUPPORTED_TYPES: set[str] = {"leadGenerated"}
-"""The Croct event types this dialect takes; configuration may add to it."""
+SUPPORTED_TYPES: frozenset[str] = frozenset({"leadGenerated"})
+"""The Croct event types validated exactly; the croct_event_types setting may add others."""
 
 MAX_ATTRIBUTES = 10
 MAX_ATTRIBUTE_NAME = 20
@@ -199,20 +200,35 @@ def patch(lead: dict[str, Any]) -> dict[str, Any]:
 
 
 class CroctDialect:
-    """Croct's `leadGenerated` event."""
+    """Croct's `leadGenerated` event, plus any other event types the site configures.
+
+    leadGenerated is validated exactly; another configured type (whose schema the
+    seeds do not give) must be a JSON object and is kept whole as the event's properties.
+    """
 
     name = "croct"
 
+    def __init__(self, types: Iterable[str] = ("leadGenerated",)) -> None:
+        self.types = frozenset(types) | SUPPORTED_TYPES
+
     def parse(self, envelope: Envelope) -> LeadEvent:
-        if envelope.type not in SUPPORTED_TYPES:
-            supported = ", ".join(sorted(SUPPORTED_TYPES))
+        if envelope.type not in self.types:
+            supported = ", ".join(sorted(self.types))
             problem = (
                 "missing Croct event type"
                 if envelope.type is None
                 else f"unsupported Croct event type '{envelope.type}'"
             )
-            message = f"{problem}; supported types: {supported}"
+            message = f"{problem}; supported types: {supported} (see the croct_event_types setting)"
             raise DialectError([FieldError(path="type", message=message, rule="event_type")])
+        if envelope.type != "leadGenerated":
+            return LeadEvent(
+                id=envelope.id,
+                name=envelope.type,
+                dialect=self.name,
+                properties=envelope.payload,
+                raw=envelope.payload,
+            )
         body = validate(LeadGenerated, envelope.payload)
         return LeadEvent(
             id=envelope.id,
@@ -227,6 +243,8 @@ class CroctDialect:
 
     def answer(self, event: LeadEvent) -> dict[str, Any] | None:
         """The processed event Croct's `track()` resolves to: leadId, currency, value and patch."""
+        if event.name != "leadGenerated":
+            return dict(event.raw)
         out: dict[str, Any] = {key: event.raw[key] for key in ("leadId", "currency", "value") if key in event.raw}
         if "lead" in event.raw:
             out["patch"] = patch(event.raw["lead"])
