@@ -298,7 +298,7 @@ def test_visitor_cookie_is_set_once_and_signed(client: TestClient) -> None:
     first = post(client, {"events": [croct()]})
     cookie = first.headers["set-cookie"]
     assert cookie.startswith("lr_vid=")
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     second = post(client, {"events": [croct()]})
     assert "set-cookie" not in second.headers
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from leadrelay.config import Settings
 from leadrelay.dialects import DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.errors import error_response
-from leadrelay.event import LeadEvent
+from leadrelay.event import ClickIds, LeadEvent
 from leadrelay.identity import Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.protocol import Envelope, FieldError
@@ -105,11 +107,16 @@ class Collector:
             )
 
         visitor = self.identity.visitor(request)
+        facts = RequestFacts(
+            user_agent=request.headers.get("user-agent"),
+            ip=self.identity.client_ip(request),
+            click_ids=self.identity.click_ids(request),
+        )
         now = time.time()
         results: list[dict[str, Any]] = []
         items: list[Intake] = []
         for raw in events:
-            result, item = self._judge(raw, request, visitor.id, now)
+            result, item = self._judge(raw, facts, visitor.id, now)
             results.append(result)
             items.append(item)
         try:
@@ -121,11 +128,11 @@ class Collector:
                 result["status"] = "duplicate"
                 result.pop("event", None)
         status = 422 if all(r["status"] == "rejected" for r in results) else 200
-        response = JSONResponse({"results": results}, status_code=status)
+        response = Response(to_json({"results": results}), status_code=status, media_type="application/json")
         self.identity.remember(response, request, visitor)
         return response
 
-    def _judge(self, raw: Any, request: Request, visitor_id: str, now: float) -> tuple[dict[str, Any], Intake]:
+    def _judge(self, raw: Any, facts: RequestFacts, visitor_id: str, now: float) -> tuple[dict[str, Any], Intake]:
         """One event's verdict (a Result, as JSON) and what to store for it."""
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         try:
@@ -140,7 +147,7 @@ class Collector:
             event = dialect.parse(envelope)
         except DialectError as exc:
             return self._reject(envelope.id, raw, exc.errors, now)
-        self._enrich(event, envelope, request, visitor_id, now)
+        self._enrich(event, envelope, facts, visitor_id, now)
         item = Accepted(event=event, destinations=self.router.destinations_for(event), body=event.model_dump_json())
         result: dict[str, Any] = {"id": envelope.id, "status": "accepted"}
         answer = dialect.answer(event)
@@ -157,7 +164,7 @@ class Collector:
         result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
 
-    def _enrich(self, event: LeadEvent, envelope: Envelope, request: Request, visitor_id: str, now: float) -> None:
+    def _enrich(self, event: LeadEvent, envelope: Envelope, facts: RequestFacts, visitor_id: str, now: float) -> None:
         """Add what only the server knows: when, from where, which visitor and which clicks."""
         event.received_at = now
         event.visitor_id = visitor_id
@@ -167,12 +174,21 @@ class Collector:
             ctx.url = ctx.url or page.url
             ctx.referrer = ctx.referrer or page.referrer
             ctx.landing_url = ctx.landing_url or page.landing_url
-        ctx.user_agent = ctx.user_agent or request.headers.get("user-agent")
-        ctx.ip = ctx.ip or self.identity.client_ip(request)
+        ctx.user_agent = ctx.user_agent or facts.user_agent
+        ctx.ip = ctx.ip or facts.ip
         sent = envelope.click_ids
-        cookies = self.identity.click_ids(request)
-        event.click_ids.dub = event.click_ids.dub or (sent and sent.dub) or cookies.dub
-        event.click_ids.pimms = event.click_ids.pimms or (sent and sent.pimms) or cookies.pimms
+        clicks = event.click_ids
+        clicks.dub = clicks.dub or (sent and sent.dub) or facts.click_ids.dub
+        clicks.pimms = clicks.pimms or (sent and sent.pimms) or facts.click_ids.pimms
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the request says about the visitor, read once for all the events of a batch."""
+
+    user_agent: str | None
+    ip: str | None
+    click_ids: ClickIds
 
 
 def nesting_depth(value: Any) -> int:

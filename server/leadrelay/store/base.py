@@ -214,41 +214,65 @@ class SqlStore:
     # -- intake ----------------------------------------------------------------
 
     def write_intake(self, items: Sequence[Intake]) -> list[bool]:
-        """Store a group of items in ONE transaction; per item, False means a duplicate event id."""
+        """Store a group of items in ONE transaction; per item, False means a duplicate event id.
+
+        A handful of multi-row statements per group, not one per row: the sqlite3
+        driver releases the GIL at every statement step, and every release costs the
+        event loop thread a GIL round-trip while requests are being answered.
+        """
         now = time.time()
-        inserted: list[bool] = []
+        flags: list[bool] = []
+        seen: set[str] = set()
         with self._transaction():
+            ids = [item.event.id for item in items if isinstance(item, Accepted)]
+            stored = self._existing_ids(ids)
+            events: list[Accepted] = []
+            rejections: list[Rejected] = []
             for item in items:
                 if isinstance(item, Rejected):
-                    self._run(
-                        "INSERT INTO rejections (event_id, dialect, received_at, errors, raw) VALUES (?, ?, ?, ?, ?)",
-                        (
-                            item.event_id,
-                            item.dialect,
-                            item.received_at,
-                            json.dumps([e.model_dump() for e in item.errors]),
-                            item.raw,
-                        ),
-                    )
-                    inserted.append(True)
-                    continue
-                event = item.event
-                cur = self._run(
-                    "INSERT INTO events (id, dialect, name, visitor_id, received_at, body) VALUES (?, ?, ?, ?, ?, ?)"
+                    rejections.append(item)
+                    flags.append(True)
+                elif item.event.id in stored or item.event.id in seen:
+                    flags.append(False)
+                else:
+                    seen.add(item.event.id)
+                    events.append(item)
+                    flags.append(True)
+            for chunk in chunks(events, 500):
+                cur = self._insert_many(
+                    "events (id, dialect, name, visitor_id, received_at, body)",
+                    [(a.event.id, a.event.dialect, a.event.name, a.event.visitor_id, a.event.received_at, a.body) for a in chunk],
                     " ON CONFLICT (id) DO NOTHING",
-                    (event.id, event.dialect, event.name, event.visitor_id, event.received_at, item.body),
                 )
-                if cur.rowcount != 1:
-                    inserted.append(False)
-                    continue
-                for destination in item.destinations:
-                    self._run(
-                        "INSERT INTO deliveries (event_id, destination, next_attempt_at, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (event.id, destination, now, now, now),
-                    )
-                inserted.append(True)
-        return inserted
+                if cur.rowcount != len(chunk):
+                    # Another process inserted one of these ids since we looked: let the caller retry.
+                    raise DuplicateRace("an event id was stored concurrently; retry the group")
+            deliveries = [(a.event.id, d, now, now, now) for a in events for d in a.destinations]
+            for chunk in chunks(deliveries, 500):
+                self._insert_many("deliveries (event_id, destination, next_attempt_at, created_at, updated_at)", chunk)
+            for chunk in chunks(rejections, 500):
+                self._insert_many(
+                    "rejections (event_id, dialect, received_at, errors, raw)",
+                    [
+                        (r.event_id, r.dialect, r.received_at, json.dumps([e.model_dump() for e in r.errors]), r.raw)
+                        for r in chunk
+                    ],
+                )
+        return flags
+
+    def _existing_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in chunks(ids, 500):
+            placeholders = ", ".join("?" * len(chunk))
+            rows = self._run(f"SELECT id FROM events WHERE id IN ({placeholders})", chunk).fetchall()
+            found.update(r[0] for r in rows)
+        return found
+
+    def _insert_many(self, target: str, rows: Sequence[tuple[Any, ...]], suffix: str = "") -> Any:
+        """One INSERT statement for all `rows` (all of the same width)."""
+        row = "(" + ", ".join("?" * len(rows[0])) + ")"
+        values = ", ".join([row] * len(rows))
+        return self._run(f"INSERT INTO {target} VALUES {values}{suffix}", [v for r in rows for v in r])
 
     # -- reading ---------------------------------------------------------------
 
@@ -407,31 +431,37 @@ class SqlStore:
 
     def finish_many(self, worker_id: str, results: Sequence[Finish]) -> int:
         """`finish` for many claims in ONE transaction; returns how many were still held by `worker_id`."""
+        if not results:
+            return 0
         now = time.time()
-        done = 0
+        rows = [
+            (
+                r.state,
+                now,
+                r.next_attempt_at if r.next_attempt_at is not None else now,
+                r.status,
+                r.error,
+                json.dumps(r.response) if r.response is not None else None,
+                now,
+                now if r.state == "delivered" else None,
+                r.claim.delivery_id,
+                worker_id,
+            )
+            for r in results
+        ]
         with self._transaction():
-            for r in results:
-                cur = self._run(
+            cur = self._conn().cursor()
+            cur.executemany(
+                self.backend.sql(
                     "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
                     " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
                     " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
                     " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
-                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
-                    (
-                        r.state,
-                        now,
-                        r.next_attempt_at if r.next_attempt_at is not None else now,
-                        r.status,
-                        r.error,
-                        json.dumps(r.response) if r.response is not None else None,
-                        now,
-                        now if r.state == "delivered" else None,
-                        r.claim.delivery_id,
-                        worker_id,
-                    ),
-                )
-                done += cur.rowcount
-        return done
+                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'"
+                ),
+                rows,
+            )
+            return int(cur.rowcount)
 
     def release(self, claims: Sequence[Claim], worker_id: str) -> int:
         """Give back claims that were never attempted, so any worker may take them at once."""
@@ -499,6 +529,10 @@ class SqlStore:
     def _end_read(self) -> None:
         """End the implicit read transaction so readers never pin old snapshots."""
         self._conn().commit()
+
+
+class DuplicateRace(Exception):
+    """Two writers stored the same event id at once (possible only with several processes)."""
 
 
 class _Tx:
