@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from leadrelay.dialects.base import DialectError
@@ -45,12 +45,23 @@ class _Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError("null", "must not be null: leave the property out instead")
-        return value
+    def _not_null(cls, data: Any) -> Any:
+        """One check per object rather than one call per property (this runs on every beacon)."""
+        if isinstance(data, dict) and None in data.values():
+            problems = [
+                InitErrorDetails(
+                    type=PydanticCustomError("null", "must not be null: leave the property out instead"),
+                    loc=(key,),
+                    input=None,
+                )
+                for key, value in data.items()
+                if value is None and key in cls.model_fields
+            ]
+            if problems:
+                raise ValidationError.from_exception_data(cls.__name__, problems)
+        return data
 
 
 class LeadAddress(_Strict):
