@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
         if settings.worker:
             service.worker = Worker(settings, service.store)
             await service.worker.start()
+            service.collector.on_deliveries = service.worker.wake
         try:
             yield
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 from pydantic_core import to_json
@@ -67,6 +67,7 @@ class Collector:
         self.router = router
         self.identity = identity
         self.dialects = configured_dialects(settings.croct_event_types)
+        self.on_deliveries: Callable[[], None] | None = None  # the worker's wake-up, when it runs here
 
     async def collect(self, request: Request) -> Response:
         settings = self.settings
@@ -123,10 +124,15 @@ class Collector:
             flags = await self.intake.write(items)
         except Exception:  # noqa: BLE001 - the store is down: the client keeps the events and retries
             return error_response(503, "storage_unavailable", "events could not be stored; retry later", retry_after=5)
-        for result, inserted in zip(results, flags):
+        scheduled = False
+        for result, item, inserted in zip(results, items, flags):
             if result["status"] == "accepted" and not inserted:
                 result["status"] = "duplicate"
                 result.pop("event", None)
+            elif inserted and isinstance(item, Accepted) and item.destinations:
+                scheduled = True
+        if scheduled and self.on_deliveries is not None:
+            self.on_deliveries()
         status = 422 if all(r["status"] == "rejected" for r in results) else 200
         response = Response(to_json({"results": results}), status_code=status, media_type="application/json")
         self.identity.remember(response, request, visitor)

@@ -36,7 +36,9 @@ log = logging.getLogger("leadrelay.worker")
 
 T = TypeVar("T")
 FINISH_BATCH = 500
-PREFETCH = 4  # a destination holds at most PREFETCH x delivery_concurrency claims at once
+FINISH_GATHER = 16  # below this many waiting outcomes, the finisher waits FINISH_WAIT_S for more
+FINISH_WAIT_S = 0.005
+PREFETCH = 8  # a destination holds at most PREFETCH x delivery_concurrency claims at once
 
 
 def backoff(attempt: int, base_s: float, max_s: float, retry_after: float | None = None) -> float:
@@ -129,7 +131,8 @@ class Worker:
         if self._claimer is None:
             return
         self._stopping = True
-        self._claimer.cancel()
+        self._signal.set()
+        # Not cancelled: a claim running in its thread would still lease rows that nobody then holds.
         await asyncio.gather(self._claimer, return_exceptions=True)
         for lane in self.lanes.values():
             while not lane.queue.empty():
@@ -172,8 +175,8 @@ class Worker:
             self._signal.clear()
             backlog = False
             for name, lane in self.lanes.items():
-                if lane.room < lane.concurrency and lane.held:
-                    backlog = True  # full: wait until the finisher frees room
+                if lane.room < lane.capacity // 2 and lane.held:
+                    backlog = True  # full enough: claim again when half of it is done (fewer, larger claims)
                     continue
                 limit = min(lane.room, s.delivery_batch_size)
                 try:
@@ -181,6 +184,9 @@ class Worker:
                 except Exception:  # noqa: BLE001 - the store is down: try again at the next poll
                     log.exception("claiming deliveries for %s failed", name)
                     claims = []
+                if self._stopping:
+                    self._stale.extend(claims)
+                    break
                 now = time.monotonic()
                 lane.held += len(claims)
                 for claim in claims:
@@ -237,9 +243,9 @@ class Worker:
     def _decide(self, destination: Destination, claim: Claim, outcome: Outcome) -> Finish:
         """The retry policy: what the delivery becomes after this attempt."""
         s = self.settings
-        secrets = destination.secrets()
-        error = redact(outcome.error, secrets)
-        response = redact(outcome.response, secrets)
+        # Answers are cleaned by classify(); errors can also quote what an exception said.
+        error = redact(outcome.error, destination.secrets())
+        response = outcome.response
         if outcome.verdict == "delivered":
             return _Finish(claim, "delivered", outcome.status, None, response, healthy=True)
         if outcome.verdict == "dead":
@@ -266,6 +272,8 @@ class Worker:
                 stopping = True
             else:
                 batch.append(item)
+                if self._done.qsize() < FINISH_GATHER:
+                    await asyncio.sleep(FINISH_WAIT_S)  # let a few more outcomes join this transaction
             while len(batch) < FINISH_BATCH and not self._done.empty():
                 more = self._done.get_nowait()
                 if more is None:

@@ -26,8 +26,11 @@ def enabled(settings: Settings) -> dict[str, Destination]:
 __all__ = [
     "DESTINATIONS",
     "Destination",
+    "DubDestination",
     "Outcome",
     "Outgoing",
+    "PimmsDestination",
+    "ReshapeDestination",
     "Undeliverable",
     "classify",
     "classify_error",

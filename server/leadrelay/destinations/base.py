@@ -132,7 +132,11 @@ def map_event_name(mapping: dict[str, str], event: LeadEvent, own_dialect: str) 
 
 
 def classify(destination: Destination, response: httpx.Response, now: float | None = None) -> Outcome:
-    """2xx delivered; 408, 429 and 5xx retried (honouring Retry-After); other answers dead-lettered at once."""
+    """2xx delivered; 408, 429 and 5xx retried (honouring Retry-After); other answers dead-lettered at once.
+
+    A secret the vendor echoes back is replaced by '***' before anything of the answer is kept.
+    """
+    response = _without_secrets(response, destination.secrets())
     status = response.status_code
     if 200 <= status < 300:
         return Outcome("delivered", status=status, response=destination.keep(response))
@@ -145,6 +149,14 @@ def classify(destination: Destination, response: httpx.Response, now: float | No
     if 300 <= status < 400:
         message = f"HTTP {status} unexpected redirect to {response.headers.get('location', '(nowhere)')}"
     return Outcome("dead", status=status, error=message, response=kept, unhealthy=status in (401, 403))
+
+
+def _without_secrets(response: httpx.Response, secrets: list[str]) -> httpx.Response:
+    content = response.content
+    if not any(secret and secret.encode() in content for secret in secrets):
+        return response
+    text = redact(response.text, secrets)
+    return httpx.Response(response.status_code, headers=response.headers, content=text.encode())
 
 
 def classify_error(exc: Exception) -> Outcome:
@@ -173,9 +185,10 @@ def retry_after(headers: httpx.Headers, now: float | None = None) -> float | Non
 
 
 def kept_body(response: httpx.Response) -> Any:
-    body = _json_or_none(response)
-    if body is not None and len(response.content) <= MAX_KEPT_CHARS:
-        return body
+    if len(response.content) <= MAX_KEPT_CHARS:
+        body = _json_or_none(response)
+        if body is not None:
+            return body
     text = response.text
     return {"text": text[:MAX_KEPT_CHARS], "truncated": len(text) > MAX_KEPT_CHARS} if text else None
 
@@ -196,8 +209,9 @@ def redact(value: Any, secrets: list[str]) -> Any:
 
 
 def _json_or_none(response: httpx.Response) -> Any:
+    """The JSON body (UTF-8, as JSON is sent), or None."""
     try:
-        return response.json()
+        return json.loads(response.content)
     except ValueError:
         return None
 
@@ -205,15 +219,20 @@ def _json_or_none(response: httpx.Response) -> Any:
 # -- helpers for building vendor bodies -----------------------------------------------
 
 
-def json_length(value: Any) -> int:
-    """Length of JSON.stringify(value) as JavaScript counts it (UTF-16 code units, no spaces)."""
+def json_length(value: Any, limit: int | None = None) -> int:
+    """Length of JSON.stringify(value) as JavaScript counts it (UTF-16 code units, no spaces).
+
+    With `limit`, a text short enough to fit whatever its characters are is not measured exactly.
+    """
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if limit is not None and 2 * len(text) <= limit:
+        return len(text)
     return len(text.encode("utf-16-le")) // 2
 
 
 def fit_metadata(metadata: dict[str, Any], limit: int) -> dict[str, Any]:
     """`metadata` cut to at most `limit` JSON characters: the largest properties go first, and are listed."""
-    if json_length(metadata) <= limit:
+    if json_length(metadata, limit) <= limit:
         return metadata
     properties = dict(metadata.get("properties") or {})
     out = {k: v for k, v in metadata.items() if k != "properties"}

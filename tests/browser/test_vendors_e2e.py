@@ -1,0 +1,160 @@
+"""End to end in Chromium: a visitor lands from Dub and PIMMS links, becomes a lead, and each fake vendor gets exactly its body."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+from playwright.sync_api import Page
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from leadrelay.app import create_app
+from leadrelay.config import Settings
+from tests.fakes import RESHAPE_SCRIPT, Vendors
+from tests.fakes.helpers import FAST
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script src="/lr/s.js"></script></head><body><p id="state">waiting</p>
+<script>
+croct.track('leadGenerated', {
+  leadId: 'lead-e2e-1', currency: 'USD', value: 100,
+  lead: {firstName: 'Carol', lastName: 'Doe', email: 'carol@example.com', company: 'Croct'}
+}).then(function () { document.getElementById('state').textContent = 'tracked'; },
+        function (e) { document.getElementById('state').textContent = 'failed: ' + e.message; });
+reshape.push({
+  event: {name: 'lead_created', value: 500, currency: 'EUR', id: 'RS-77', properties: {form: 'demo'}},
+  user: {id: 'LEAD_77', email: 'sarah@example.com', first_name: 'Sarah', last_name: 'Johnson'},
+  consent: {analytics: true, marketing: true}
+});
+</script></body></html>"""
+
+WAIT_S = 20.0  # a ceiling for things that must happen, never asserted as a duration
+
+
+@pytest.fixture
+def shop(make_settings: Callable[..., Settings]) -> Iterator[tuple[LiveServer, Vendors]]:
+    with Vendors() as vendors:
+        settings = make_settings(**vendors.settings(), **FAST)
+        app = create_app(settings)
+
+        async def page(request: Request) -> HTMLResponse:
+            return HTMLResponse(PAGE, headers={"Cache-Control": "no-store"})
+
+        app.router.routes.insert(0, Route("/signup", page, methods=["GET"]))
+        with LiveServer(app) as server:
+            yield server, vendors
+
+
+def wait_until(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
+def by(bodies: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+    return {key(b): b for b in bodies}
+
+
+def test_a_lead_reaches_every_vendor_with_its_exact_body(page: Page, shop: tuple[LiveServer, Vendors]) -> None:
+    server, vendors = shop
+    url = f"{server.url}/signup?dub_id=dubClick_e2e&pimms_id=pimmsClick_e2e"
+    page.goto(url)
+    page.wait_for_function("document.getElementById('state').textContent !== 'waiting'")
+    assert page.text_content("#state") == "tracked"
+    agent = page.evaluate("navigator.userAgent")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert (cookies["dub_id"], cookies["pimms_id"]) == ("dubClick_e2e", "pimmsClick_e2e")
+
+    for fake in (vendors.dub, vendors.pimms, vendors.reshape):
+        wait_until(lambda: len(fake.accepted) >= 2, "both leads at every vendor")
+    server_state = server.app.state.service.store.delivery_counts()
+    assert server_state == {name: {"delivered": 2} for name in ("dub", "pimms", "reshape")}
+
+    dub = by(vendors.dub.accepted, lambda b: b["customerExternalId"])
+    assert dub == {
+        "carol@example.com": {
+            "clickId": "dubClick_e2e",
+            "eventName": "Sign up",
+            "customerExternalId": "carol@example.com",
+            "customerName": "Carol Doe",
+            "customerEmail": "carol@example.com",
+            "customerAvatar": None,
+            "mode": "async",
+            "metadata": {"value": 100, "currency": "USD"},
+        },
+        "LEAD_77": {
+            "clickId": "dubClick_e2e",
+            "eventName": "Sign up",
+            "customerExternalId": "LEAD_77",
+            "customerName": "Sarah Johnson",
+            "customerEmail": "sarah@example.com",
+            "customerAvatar": None,
+            "mode": "async",
+            "metadata": {"value": 500, "currency": "EUR", "properties": {"form": "demo"}},
+        },
+    }
+    assert all(r.headers["authorization"].startswith("Bearer dub_") for r in vendors.dub.requests)
+
+    pimms = by(vendors.pimms.accepted, lambda b: b["externalId"])
+    assert pimms == {
+        "carol@example.com": {
+            "clickId": "pimmsClick_e2e",
+            "eventName": "Sign up",
+            "externalId": "carol@example.com",
+            "mode": "async",
+            "customerName": "Carol Doe",
+            "customerEmail": "carol@example.com",
+            "metadata": {"value": 100, "currency": "USD"},
+        },
+        "LEAD_77": {
+            "clickId": "pimmsClick_e2e",
+            "eventName": "Sign up",
+            "externalId": "LEAD_77",
+            "mode": "async",
+            "customerName": "Sarah Johnson",
+            "customerEmail": "sarah@example.com",
+            "metadata": {"value": 500, "currency": "EUR", "properties": {"form": "demo"}},
+        },
+    }
+
+    context = {
+        "url": url,
+        "data_source": "website",
+        "user_agent": agent,
+        "override_ip": "127.0.0.1",
+        "landing_url": url,
+    }
+    reshape = by(vendors.reshape.accepted, lambda b: b["event"]["id"])
+    assert reshape == {
+        "lead-e2e-1": {
+            "event": {"name": "lead_created", "id": "lead-e2e-1", "value": 100, "currency": "USD"},
+            "context": context,
+            "user": {"email": ["carol@example.com"], "first_name": "Carol", "last_name": "Doe", "properties": {"company": "Croct"}},
+            "cookies": {"dub_id": "dubClick_e2e", "pimms_id": "pimmsClick_e2e"},
+        },
+        "RS-77": {
+            "event": {
+                "name": "lead_created",
+                "id": "RS-77",
+                "value": 500,
+                "currency": "EUR",
+                "exchange_rate": 1,
+                "properties": {"form": "demo"},
+            },
+            "context": context,
+            "user": {"id": "LEAD_77", "email": ["sarah@example.com"], "first_name": "Sarah", "last_name": "Johnson"},
+            "cookies": {"dub_id": "dubClick_e2e", "pimms_id": "pimmsClick_e2e"},
+            "consent": {"analytics": True, "marketing": True},
+        },
+    }
+    assert all(r.query == {"id": RESHAPE_SCRIPT} for r in vendors.reshape.requests)
+    assert (vendors.dub.count, vendors.pimms.count, vendors.reshape.count) == (2, 2, 2)

@@ -1,0 +1,94 @@
+"""Helpers shared by the delivery tests: fixtures for the fakes, events, and waiting for the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from leadrelay.config import Settings
+from leadrelay.event import ClickIds, Context, Customer, LeadEvent
+from leadrelay.routing import Router
+from leadrelay.store import Accepted, SqlStore, open_store
+from tests.fakes import Vendors
+
+FAST = {
+    "retry_base_s": 0.05,
+    "retry_max_delay_s": 0.2,
+    "delivery_poll_s": 0.05,
+    "delivery_timeout_s": 5.0,
+    "delivery_lease_s": 10.0,
+}
+
+
+@pytest.fixture
+def vendors() -> Iterator[Vendors]:
+    with Vendors() as v:
+        yield v
+
+
+@pytest.fixture
+def delivery_settings(make_settings: Any, vendors: Vendors) -> Callable[..., Settings]:
+    """Settings pointing at the fakes, with fast retries; keyword arguments override."""
+
+    def make(**overrides: Any) -> Settings:
+        return make_settings(**{**vendors.settings(), **FAST, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlStore]:
+    s = open_store(db_url)
+    s.setup()
+    yield s
+    s.close()
+
+
+def lead(n: int = 0, **changes: Any) -> LeadEvent:
+    """A croct leadGenerated event as the collector stores it, with both click ids."""
+    event = LeadEvent(
+        id=f"evt-{n}-{uuid.uuid4().hex[:8]}",
+        name="leadGenerated",
+        dialect="croct",
+        value=100.0,
+        currency="USD",
+        source_id=f"lead-{n}",
+        customer=Customer(first_name="Carol", last_name="Doe", emails=[f"carol{n}@example.com"]),
+        click_ids=ClickIds(dub=f"dubclick{n}", pimms=f"pimmsclick{n}"),
+        visitor_id=uuid.uuid4().hex,
+        context=Context(url="https://shop.example/thanks", user_agent="Mozilla/5.0 test", ip="203.0.113.7"),
+        received_at=time.time(),
+    )
+    return event.model_copy(update=changes)
+
+
+def enqueue(store: SqlStore, settings: Settings, events: list[LeadEvent]) -> list[LeadEvent]:
+    """Store events with the deliveries the router picks, as the collector does."""
+    router = Router(settings)
+    store.write_intake([Accepted(event=e, destinations=router.destinations_for(e)) for e in events])
+    return events
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll until predicate() is truthy (its value is returned); fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def settled(store: SqlStore) -> bool:
+    """No delivery is pending any more."""
+    return not any(states.get("pending") for states in store.delivery_counts().values())
+
+
+def states(store: SqlStore) -> dict[str, dict[str, int]]:
+    return store.delivery_counts()

@@ -1,0 +1,468 @@
+"""Strict fake Dub, PIMMS and DATA Reshape servers for tests: one Starlette app per vendor.
+
+Each fake checks every request against the vendor's published rules (seed 004's
+OpenAPI for Dub; seed 002 plus the vendor facts for PIMMS; seed 003 for
+Reshape) and the auth header, answers what the real vendor answers (bodies and
+error shapes), records what it received, and misbehaves on demand:
+
+    fake.script(Fault.error(500), Fault.error(429, retry_after=1), Fault.slow(2), Fault.drop())
+    fake.outage = Fault.error(503)   # every request, until `fake.outage = None`
+
+The fakes are stricter than the vendors in one way: an unknown body property is
+rejected (422) instead of silently dropped, so a misspelt field cannot pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+URL = re.compile(r"^https?://[^\s]+$")
+IPV4_OR_6 = re.compile(r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+)$")
+
+
+@dataclass
+class Fault:
+    """One misbehaviour: an error status, a slow answer, or a dropped connection."""
+
+    kind: str  # "error" | "slow" | "drop"
+    status: int = 500
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+    @classmethod
+    def error(cls, status: int, retry_after: float | None = None) -> Fault:
+        return cls("error", status=status, retry_after=retry_after)
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        return cls("slow", seconds=seconds)
+
+    @classmethod
+    def drop(cls) -> Fault:
+        return cls("drop")
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    status: int | None = None  # what the fake answered (None: it dropped the connection)
+    at: float = field(default_factory=time.monotonic)
+
+
+class Invalid(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class FakeVendor:
+    """What every fake shares: recording, faults and the ASGI entry point. Subclasses validate and answer."""
+
+    credential: str
+    path: str = "/track/lead"
+    record: bool = True
+    requests: list[Received] = field(default_factory=list)
+    faults: deque[Fault] = field(default_factory=deque)
+    outage: Fault | None = None
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.app = Starlette(routes=[Route(self.path, self.handle, methods=["POST"])])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    # -- test controls --------------------------------------------------------------
+
+    def script(self, *faults: Fault) -> None:
+        """The next requests get these faults, one each, in order."""
+        self.faults.extend(faults)
+
+    @property
+    def accepted(self) -> list[Any]:
+        """Bodies the fake answered with 2xx."""
+        return [r.body for r in self.requests if r.status is not None and 200 <= r.status < 300]
+
+    # -- handling ---------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            raw = await request.body()
+        except ClientDisconnect:  # the sender died mid-request (the crash test kills it)
+            return Response(status_code=400)
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        received = Received(dict(request.headers), dict(request.query_params), body)
+        with self._lock:
+            self.count += 1
+            if self.record:
+                self.requests.append(received)
+            fault = self.faults.popleft() if self.faults else self.outage
+        if fault is not None and fault.kind == "drop":
+            received.status = None
+            return _Dropped()
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.seconds)
+        if fault is not None and fault.kind == "error":
+            response = self.error(fault.status, _CODES.get(fault.status, "internal_server_error"), "injected fault")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
+                response.headers["X-RateLimit-Limit"] = "60"
+                response.headers["X-RateLimit-Remaining"] = "0"
+        else:
+            try:
+                self.authenticate(request)
+                if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+                    raise Invalid(400, "bad_request", "Content-Type must be application/json")
+                if not isinstance(body, dict):
+                    raise Invalid(400, "bad_request", "Invalid JSON format in request body.")
+                response = self.answer(request, body)
+            except Invalid as exc:
+                response = self.error(exc.status, exc.code, exc.message)
+        received.status = response.status_code
+        return response
+
+    def authenticate(self, request: Request) -> None:
+        if request.headers.get("authorization") != f"Bearer {self.credential}":
+            raise Invalid(401, "unauthorized", "Unauthorized: Invalid API key.")
+
+    def answer(self, request: Request, body: dict[str, Any]) -> Response:
+        raise NotImplementedError
+
+    def error(self, status: int, code: str, message: str) -> JSONResponse:
+        slug = code.replace("_", "-")
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "doc_url": f"https://dub.co/docs/api-reference/errors#{slug}"}},
+            status_code=status,
+        )
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    410: "invite_expired",
+    422: "unprocessable_entity",
+    429: "rate_limit_exceeded",
+    500: "internal_server_error",
+    502: "internal_server_error",
+    503: "internal_server_error",
+}
+
+
+class _Dropped(Response):
+    """Start an answer, then cut the connection: the client sees a broken response."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+        await send({"type": "http.response.body", "body": b'{"click":', "more_body": True})
+        raise ConnectionAbortedError("dropped on purpose")
+
+
+# -- schema checks (zod-like messages, as Dub reports them) -------------------------------
+
+Check = Callable[[Any], str | None]
+
+
+def string(min_len: int = 0, max_len: int | None = None, nullable: bool = False, pattern: re.Pattern[str] | None = None, what: str = "") -> Check:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None if nullable else "Expected string, received null"
+        if not isinstance(value, str):
+            return f"Expected string, received {type(value).__name__}"
+        if len(value) < min_len:
+            return f"String must contain at least {min_len} character(s)"
+        if max_len is not None and len(value) > max_len:
+            return f"String must contain at most {max_len} character(s)"
+        if pattern is not None and not pattern.match(value):
+            return f"Invalid {what or 'string'}"
+        return None
+
+    return check
+
+
+def number(nullable: bool = False, integer: bool = False, lo: float | None = None, hi: float | None = None) -> Check:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None if nullable else "Expected number, received null"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"Expected number, received {type(value).__name__}"
+        if integer and value != int(value):
+            return "Expected integer, received float"
+        if lo is not None and value < lo:
+            return f"Number must be greater than or equal to {lo}"
+        if hi is not None and value > hi:
+            return f"Number must be less than or equal to {hi}"
+        return None
+
+    return check
+
+
+def enum(*values: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in values else f"Invalid enum value. Expected {' | '.join(map(repr, values))}, received {value!r}"
+
+    return check
+
+
+def obj(nullable: bool = False, max_chars: int | None = None) -> Check:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None if nullable else "Expected object, received null"
+        if not isinstance(value, dict):
+            return f"Expected object, received {type(value).__name__}"
+        if max_chars is not None and len(json.dumps(value, separators=(",", ":"), ensure_ascii=False)) > max_chars:
+            return f"Metadata must be less than {max_chars} characters"
+        return None
+
+    return check
+
+
+def validate(body: dict[str, Any], schema: dict[str, Check], required: tuple[str, ...], where: str = "") -> None:
+    """Raise Invalid(422) with the first broken rule, zod style: `<path>: <message>`."""
+    for key in required:
+        if key not in body:
+            raise Invalid(422, "unprocessable_entity", f"invalid_type: {where}{key}: Required")
+    for key, value in body.items():
+        check = schema.get(key)
+        if check is None:
+            raise Invalid(422, "unprocessable_entity", f"unrecognized_keys: Unrecognized key(s) in object: '{where}{key}'")
+        problem = check(value)
+        if problem:
+            raise Invalid(422, "unprocessable_entity", f"invalid: {where}{key}: {problem}")
+
+
+# -- Dub ------------------------------------------------------------------------------------
+
+DUB_LEAD = {
+    "clickId": string(),
+    "eventName": string(1, 255),
+    "customerExternalId": string(1, 100),
+    "externalId": string(0, 100),  # the older name (seed 001); Dub still accepts it
+    "customerName": string(0, 100, nullable=True),
+    "customerEmail": string(0, 100, nullable=True, pattern=EMAIL, what="email"),
+    "customerAvatar": string(nullable=True, pattern=URL, what="url"),
+    "mode": enum("async", "wait", "deferred"),
+    "eventQuantity": number(nullable=True, integer=True, lo=1, hi=100),
+    "metadata": obj(nullable=True, max_chars=10_000),
+}
+
+
+@dataclass
+class FakeDub(FakeVendor):
+    """POST /track/lead as Dub answers it."""
+
+    known_clicks: set[str] | None = None  # None: every click id exists
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # externalId -> customer (and its click)
+    leads: set[tuple[str, str]] = field(default_factory=set)
+    vendor_name: str = "Dub"
+
+    schema: dict[str, Check] = field(default_factory=lambda: dict(DUB_LEAD))
+    required: tuple[str, ...] = ("clickId", "eventName")
+
+    def answer(self, request: Request, body: dict[str, Any]) -> Response:
+        validate(body, self.schema, self.required)
+        external_id = self.customer_id(body)
+        click = body["clickId"]
+        if click == "":
+            known = self.customers.get(external_id)
+            if known is None:
+                raise Invalid(
+                    400, "bad_request", f"Customer not found: no customer with externalId {external_id} to attribute a deferred lead to."
+                )
+            click = known["click"]
+        elif self.known_clicks is not None and click not in self.known_clicks:
+            raise Invalid(404, "not_found", f"Click not found for clickId: {click}")
+        customer = {
+            "name": body.get("customerName") or "Big Red Caribou",
+            "email": body.get("customerEmail"),
+            "avatar": body.get("customerAvatar"),
+            "externalId": external_id,
+        }
+        with self._lock:
+            self.customers.setdefault(external_id, {**customer, "click": click})
+            key = (external_id, body["eventName"].lower())
+            repeat = key in self.leads
+            self.leads.add(key)
+        link = None if repeat else _link(click)
+        return JSONResponse({"click": {"id": click}, "link": link, "customer": customer})
+
+    def customer_id(self, body: dict[str, Any]) -> str:
+        external_id = body.get("customerExternalId") or body.get("externalId")
+        if not external_id:
+            raise Invalid(422, "unprocessable_entity", "invalid_type: customerExternalId: Required")
+        return str(external_id)
+
+
+def _link(click: str) -> dict[str, Any]:
+    return {
+        "id": "link_" + click[:20],
+        "domain": "dub.sh",
+        "key": "try",
+        "shortLink": "https://dub.sh/try",
+        "url": "https://example.com/",
+        "partnerId": None,
+        "programId": None,
+        "tenantId": None,
+        "externalId": None,
+    }
+
+
+# -- PIMMS ------------------------------------------------------------------------------------
+
+PIMMS_LEAD = {
+    "clickId": string(1),
+    "eventName": string(1, 255),
+    "externalId": string(0, 100),
+    "customerName": string(0, 100, nullable=True),
+    "customerEmail": string(0, 100, nullable=True, pattern=EMAIL, what="email"),
+    "customerAvatar": string(nullable=True, pattern=URL, what="url"),
+    "mode": enum("async", "wait"),
+    "eventQuantity": number(nullable=True),
+    "metadata": obj(nullable=True),
+}
+
+
+@dataclass
+class FakePimms(FakeDub):
+    """PIMMS, the Dub fork: `externalId` only, no deferred mode, 400 when the customer id is empty."""
+
+    vendor_name: str = "PIMMS"
+    schema: dict[str, Check] = field(default_factory=lambda: dict(PIMMS_LEAD))
+    required: tuple[str, ...] = ("clickId", "eventName")
+
+    def customer_id(self, body: dict[str, Any]) -> str:
+        if not body.get("externalId"):
+            raise Invalid(400, "bad_request", "externalId is required to track a lead.")
+        return str(body["externalId"])
+
+    def error(self, status: int, code: str, message: str) -> JSONResponse:
+        slug = code.replace("_", "-")
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "doc_url": f"https://pimms.io/docs/api-reference/errors#{slug}"}},
+            status_code=status,
+        )
+
+
+# -- DATA Reshape -------------------------------------------------------------------------------
+
+
+def _email_or_hash(value: Any) -> bool:
+    return isinstance(value, str) and bool(EMAIL.match(value) or SHA256.match(value))
+
+
+def _phone_or_hash(value: Any) -> bool:
+    return isinstance(value, str) and bool(E164.match(value) or SHA256.match(value))
+
+
+def _one_or_many(ok: Callable[[Any], bool], what: str) -> Check:
+    def check(value: Any) -> str | None:
+        values = value if isinstance(value, list) else [value]
+        return None if values and all(ok(v) for v in values) else f"must be {what} (or a list of them)"
+
+    return check
+
+
+RESHAPE_EVENT = {
+    "name": string(1),
+    "value": number(),
+    "currency": string(1),
+    "exchange_rate": number(),
+    "id": string(1),
+    "properties": obj(),
+}
+RESHAPE_CONTEXT = {
+    "url": string(),
+    "page_type": string(),
+    "environment": enum("prod", "dev"),
+    "data_source": string(),
+    "user_agent": string(),
+    "override_ip": string(pattern=IPV4_OR_6, what="IP address"),
+    "landing_url": string(),
+    "referring_url": string(),
+}
+RESHAPE_USER = {
+    "id": string(),
+    "email": _one_or_many(_email_or_hash, "an email address or a SHA-256 hex digest"),
+    "phone": _one_or_many(_phone_or_hash, "an E.164 phone number or a SHA-256 hex digest"),
+    **{k: string() for k in ("first_name", "last_name", "country", "region", "city", "street", "postal_code")},
+    **{k: number(lo=0) for k in ("orders_total_number", "orders_canceled_number")},
+    **{k: number() for k in ("orders_total_value", "orders_refunded_value", "predicted_value", "created_at")},
+    "properties": obj(),
+}
+RESHAPE_CONSENT = {k: (lambda v: None if isinstance(v, bool) else "must be a boolean") for k in ("analytics", "personalization", "marketing")}
+
+
+@dataclass
+class FakeReshape(FakeVendor):
+    """POST {path}?id=SCRIPT_ID with X-Dre-Access-Token, as the DATA Reshape server API takes it."""
+
+    path: str = "/reshape/standard/event"
+    script_id: str = "ABCD1234"
+    seen_ids: set[str] = field(default_factory=set)
+
+    def authenticate(self, request: Request) -> None:
+        if request.headers.get("x-dre-access-token") != self.credential:
+            raise Invalid(401, "unauthorized", "invalid access token")
+        if request.query_params.get("id") != self.script_id:
+            raise Invalid(404, "not_found", "unknown script id")
+
+    def answer(self, request: Request, body: dict[str, Any]) -> Response:
+        sections: dict[str, tuple[dict[str, Check], tuple[str, ...], bool]] = {
+            "event": (RESHAPE_EVENT, ("name", "value", "currency", "id"), True),
+            "context": (RESHAPE_CONTEXT, (), False),
+            "user": (RESHAPE_USER, (), False),
+            "consent": (RESHAPE_CONSENT, (), True),
+        }
+        for key in body:
+            if key not in (*sections, "cookies"):
+                raise Invalid(400, "bad_request", f"unknown property {key!r}")
+        if "event" not in body:
+            raise Invalid(400, "bad_request", "event: required")
+        for name, (schema, required, closed) in sections.items():
+            if name not in body:
+                continue
+            section = body[name]
+            if not isinstance(section, dict):
+                raise Invalid(400, "bad_request", f"{name}: must be an object")
+            # Reshape keeps keys it does not list inside context and user (the seed's own example has user.new_customer).
+            known = section if closed else {k: v for k, v in section.items() if k in schema}
+            try:
+                validate(known, schema, required, where=f"{name}.")
+            except Invalid as exc:
+                raise Invalid(400, "bad_request", exc.message) from None
+        cookies = body.get("cookies", {})
+        if not isinstance(cookies, dict) or not all(isinstance(v, str) for v in cookies.values()):
+            raise Invalid(400, "bad_request", "cookies: must be an object of strings")
+        with self._lock:
+            duplicate = body["event"]["id"] in self.seen_ids
+            self.seen_ids.add(body["event"]["id"])
+        return JSONResponse({"status": "ok", "duplicate": duplicate})
+
+    def error(self, status: int, code: str, message: str) -> JSONResponse:
+        return JSONResponse({"status": "error", "message": message}, status_code=status)

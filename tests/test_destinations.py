@@ -1,0 +1,396 @@
+"""Destinations: the exact body each vendor gets, routing defaults, outcome classification, and the strict fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from leadrelay.cli import main as cli
+from leadrelay.config import Settings
+from leadrelay.destinations import DubDestination, PimmsDestination, ReshapeDestination, classify, classify_error
+from leadrelay.destinations.base import Destination, Undeliverable, json_length, redact, retry_after
+from leadrelay.event import Address, ClickIds, Consent, Context, Customer, LeadEvent
+from leadrelay.routing import Router, enabled_destinations
+from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
+from tests.fakes.helpers import lead
+
+BASES = {
+    "dub_base_url": "http://dub.test",
+    "pimms_base_url": "http://pimms.test",
+    "reshape_base_url": "http://reshape.test",
+}
+ALL = {
+    **BASES,
+    "dub_api_key": DUB_KEY,
+    "pimms_api_key": PIMMS_KEY,
+    "reshape_script_id": RESHAPE_SCRIPT,
+    "reshape_access_token": RESHAPE_TOKEN,
+}
+
+
+@pytest.fixture
+def all_on(make_settings: Any) -> Settings:
+    return make_settings(**ALL)
+
+
+def send(fake: Any, destination: Destination, event: LeadEvent) -> httpx.Response:
+    """What the fake vendor answers to the request the destination prepares."""
+    out = destination.prepare(event)
+    path = httpx.URL(out.url)
+    transport = httpx.ASGITransport(app=fake)
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://vendor.test") as client:
+            return await client.post(path.raw_path.decode(), json=out.json, headers=out.headers)
+
+    return asyncio.run(go())
+
+
+def croct_lead() -> LeadEvent:
+    return LeadEvent(
+        id="evt-1",
+        name="leadGenerated",
+        dialect="croct",
+        value=120.5,
+        currency="EUR",
+        source_id="lead-42",
+        customer=Customer(
+            first_name="Carol",
+            last_name="Doe",
+            emails=["Carol@Example.com"],
+            phones=["+15555983800"],
+            avatar="https://example.com/carol.png",
+            company="Croct",
+            job_title="Head of Marketing",
+            address=Address(city="San Francisco", region="California", country="US"),
+            custom={"plan": "pro"},
+        ),
+        click_ids=ClickIds(dub="dubClick_1", pimms="pimmsClick_1"),
+        visitor_id="v" * 32,
+        context=Context(
+            url="https://shop.example/thanks",
+            referrer="https://google.com/",
+            landing_url="https://shop.example/?dub_id=dubClick_1",
+            user_agent="Mozilla/5.0",
+            ip="203.0.113.7",
+        ),
+        consent=Consent(analytics=True, marketing=False),
+        properties={"form": "signup"},
+    )
+
+
+# -- Dub ----------------------------------------------------------------------------------------
+
+
+def test_dub_body_follows_the_openapi(all_on: Settings) -> None:
+    out = DubDestination(all_on).prepare(croct_lead())
+    assert out.url == "http://dub.test/track/lead"
+    assert out.headers == {"Authorization": f"Bearer {DUB_KEY}"}
+    assert out.json == {
+        "clickId": "dubClick_1",
+        "eventName": "Sign up",
+        "customerExternalId": "carol@example.com",
+        "customerName": "Carol Doe",
+        "customerEmail": "Carol@Example.com",
+        "customerAvatar": "https://example.com/carol.png",
+        "mode": "async",
+        "metadata": {"value": 120.5, "currency": "EUR", "properties": {"form": "signup"}},
+    }
+    response = send(FakeDub(credential=DUB_KEY), DubDestination(all_on), croct_lead())
+    assert response.status_code == 200
+    assert set(response.json()) == {"click", "link", "customer"}
+
+
+def test_customer_external_id_falls_back_to_email_then_visitor(all_on: Settings) -> None:
+    dub = DubDestination(all_on)
+    event = croct_lead()
+    event.customer.external_id = "user_7"
+    assert dub.prepare(event).json["customerExternalId"] == "user_7"
+    event.customer.external_id = None
+    assert dub.prepare(event).json["customerExternalId"] == "carol@example.com"
+    event.customer.emails = []
+    assert dub.prepare(event).json["customerExternalId"] == "v" * 32
+
+
+def test_dub_event_names_and_modes_are_configurable(make_settings: Any) -> None:
+    s = make_settings(**ALL, dub_events={"leadGenerated": "Trial started"}, dub_mode="wait")
+    body = DubDestination(s).prepare(croct_lead()).json
+    assert (body["eventName"], body["mode"]) == ("Trial started", "wait")
+
+
+def test_dub_metadata_stays_within_10000_characters(all_on: Settings) -> None:
+    event = croct_lead()
+    event.properties = {"small": "kept", "huge": "x" * 20_000, "é": "ü" * 3000}
+    body = DubDestination(all_on).prepare(event).json
+    assert json_length(body["metadata"]) <= 10_000
+    assert body["metadata"]["properties"]["small"] == "kept"
+    assert "huge" not in body["metadata"]["properties"]
+    assert body["metadata"]["truncated"] is True
+    assert send(FakeDub(credential=DUB_KEY), DubDestination(all_on), event).status_code == 200
+
+
+def test_dub_leaves_out_values_dub_would_reject(all_on: Settings) -> None:
+    event = croct_lead()
+    event.customer.emails = ["a" * 95 + "@example.com"]  # longer than 100
+    event.customer.avatar = "not a url"
+    event.customer.first_name = "N" * 150
+    body = DubDestination(all_on).prepare(event).json
+    assert body["customerEmail"] is None and body["customerAvatar"] is None
+    assert len(body["customerName"]) == 100
+    assert send(FakeDub(credential=DUB_KEY), DubDestination(all_on), event).status_code == 200
+
+
+def test_deferred_attribution_only_when_configured(make_settings: Any) -> None:
+    event = croct_lead()
+    event.click_ids.dub = None
+    event.customer.external_id = "user_7"
+    assert "dub" not in Router(make_settings(**ALL)).destinations_for(event)
+    with pytest.raises(Undeliverable):
+        DubDestination(make_settings(**ALL)).prepare(event)
+    deferred = make_settings(**ALL, dub_deferred=True)
+    assert "dub" in Router(deferred).destinations_for(event)
+    body = DubDestination(deferred).prepare(event).json
+    assert body["clickId"] == "" and body["customerExternalId"] == "user_7"
+    # Dub finds the customer's earlier click; for an unknown customer it answers 400.
+    fake = FakeDub(credential=DUB_KEY)
+    assert send(fake, DubDestination(deferred), event).status_code == 400
+    with_click = croct_lead()
+    with_click.customer.external_id = "user_7"
+    assert send(fake, DubDestination(deferred), with_click).status_code == 200
+    answer = send(fake, DubDestination(deferred), event.model_copy(update={"name": "leadGenerated"}))
+    assert answer.status_code == 200 and answer.json()["click"]["id"] == "dubClick_1"
+
+
+# -- PIMMS ------------------------------------------------------------------------------------------
+
+
+def test_pimms_body_uses_external_id(all_on: Settings) -> None:
+    out = PimmsDestination(all_on).prepare(croct_lead())
+    assert out.url == "http://pimms.test/track/lead"
+    assert out.headers == {"Authorization": f"Bearer {PIMMS_KEY}"}
+    assert out.json == {
+        "clickId": "pimmsClick_1",
+        "eventName": "Sign up",
+        "externalId": "carol@example.com",
+        "mode": "async",
+        "customerName": "Carol Doe",
+        "customerEmail": "Carol@Example.com",
+        "customerAvatar": "https://example.com/carol.png",
+        "metadata": {"value": 120.5, "currency": "EUR", "properties": {"form": "signup"}},
+    }
+    assert send(FakePimms(credential=PIMMS_KEY), PimmsDestination(all_on), croct_lead()).status_code == 200
+
+
+def test_pimms_rejects_a_dub_shaped_body(all_on: Settings) -> None:
+    """Why PIMMS gets its own body: Dub's `customerExternalId` is not a PIMMS field."""
+    dub_shaped = DubDestination(all_on).prepare(croct_lead()).json
+    fake = FakePimms(credential=PIMMS_KEY)
+    transport = httpx.ASGITransport(app=fake)
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://pimms.test") as client:
+            return await client.post("/track/lead", json=dub_shaped, headers={"Authorization": f"Bearer {PIMMS_KEY}"})
+
+    response = asyncio.run(go())
+    assert response.status_code in (400, 422)
+    assert "customerExternalId" in response.json()["error"]["message"]
+
+
+def test_pimms_needs_its_click_id_and_only_async_or_wait(make_settings: Any) -> None:
+    event = croct_lead()
+    event.click_ids.pimms = None
+    s = make_settings(**ALL, dub_mode="deferred")
+    assert "pimms" not in Router(s).destinations_for(event)
+    with pytest.raises(Undeliverable):
+        PimmsDestination(s).prepare(event)
+    pimms_event = croct_lead().model_copy(update={"dialect": "pimms", "name": "Sign up", "mode": "deferred"})
+    assert PimmsDestination(s).prepare(pimms_event).json["mode"] == "async"
+
+
+# -- Reshape ----------------------------------------------------------------------------------------
+
+
+def test_reshape_body_and_headers(all_on: Settings) -> None:
+    out = ReshapeDestination(all_on).prepare(croct_lead())
+    assert out.url == f"http://reshape.test/reshape/standard/event?id={RESHAPE_SCRIPT}"
+    assert out.headers == {"X-Dre-Access-Token": RESHAPE_TOKEN}
+    assert out.json == {
+        "event": {
+            "name": "lead_created",
+            "id": "lead-42",
+            "value": 120.5,
+            "currency": "EUR",
+            "properties": {"form": "signup"},
+        },
+        "context": {
+            "url": "https://shop.example/thanks",
+            "data_source": "website",
+            "user_agent": "Mozilla/5.0",
+            "override_ip": "203.0.113.7",
+            "landing_url": "https://shop.example/?dub_id=dubClick_1",
+            "referring_url": "https://google.com/",
+        },
+        "user": {
+            "email": ["Carol@Example.com"],
+            "phone": ["+15555983800"],
+            "first_name": "Carol",
+            "last_name": "Doe",
+            "country": "US",
+            "region": "California",
+            "city": "San Francisco",
+            "properties": {"company": "Croct", "job_title": "Head of Marketing", "plan": "pro"},
+        },
+        "cookies": {"dub_id": "dubClick_1", "pimms_id": "pimmsClick_1"},
+        "consent": {"analytics": True, "marketing": False},
+    }
+    fake = FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT)
+    assert send(fake, ReshapeDestination(all_on), croct_lead()).status_code == 200
+
+
+def test_reshape_event_id_falls_back_to_the_event_id_and_value_currency_are_filled(all_on: Settings) -> None:
+    event = croct_lead().model_copy(update={"source_id": None, "value": None, "currency": None})
+    body = ReshapeDestination(all_on).prepare(event).json
+    assert body["event"] == {"name": "lead_created", "id": "evt-1", "value": 0, "currency": "USD", "properties": {"form": "signup"}}
+
+
+def test_reshape_events_keep_their_name_and_unlisted_fields(all_on: Settings) -> None:
+    raw = {
+        "event": {"name": "lead_qualified", "id": "Q-1", "value": 500, "currency": "USD"},
+        "user": {"id": "LEAD_789", "orders_total_value": 1234.99, "new_customer": True},
+    }
+    event = LeadEvent(
+        id="evt-9",
+        name="lead_qualified",
+        dialect="reshape",
+        value=500,
+        currency="USD",
+        source_id="Q-1",
+        customer=Customer(external_id="LEAD_789"),
+        raw=raw,
+    )
+    body = ReshapeDestination(all_on).prepare(event).json
+    assert body["event"]["name"] == "lead_qualified"
+    assert body["user"] == {"id": "LEAD_789", "orders_total_value": 1234.99, "new_customer": True}
+    fake = FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT)
+    assert send(fake, ReshapeDestination(all_on), event).status_code == 200
+
+
+# -- routing --------------------------------------------------------------------------------------------
+
+
+def reshape_event(name: str) -> LeadEvent:
+    return LeadEvent(id=f"e-{name}", name=name, dialect="reshape", source_id="x", currency="USD", value=1)
+
+
+def test_a_destination_without_credentials_is_off(make_settings: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    s = make_settings(dub_api_key=DUB_KEY)
+    assert enabled_destinations(s) == {
+        "dub": "on",
+        "pimms": "off: no pimms_api_key",
+        "reshape": "off: no reshape_base_url, reshape_script_id, reshape_access_token",
+    }
+    assert Router(s).destinations_for(croct_lead()) == ["dub"]
+    assert cli(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "destination pimms:   off: no pimms_api_key" in out
+
+
+def test_routing_defaults_for_a_site_with_one_vendor(make_settings: Any) -> None:
+    dub_only = Router(make_settings(dub_api_key=DUB_KEY))
+    assert dub_only.destinations_for(croct_lead()) == ["dub"]
+    assert dub_only.destinations_for(reshape_event("lead_created").model_copy(update={"click_ids": ClickIds(dub="c")})) == ["dub"]
+    # A disqualified lead is not a Dub conversion.
+    assert dub_only.destinations_for(reshape_event("lead_disqualified").model_copy(update={"click_ids": ClickIds(dub="c")})) == []
+    assert dub_only.destinations_for(croct_lead().model_copy(update={"click_ids": ClickIds()})) == []
+
+    reshape_only = Router(make_settings(reshape_base_url="http://r.test", reshape_script_id=RESHAPE_SCRIPT, reshape_access_token="t"))
+    assert reshape_only.destinations_for(croct_lead()) == ["reshape"]
+    for name in ("lead_created", "lead_qualified", "lead_disqualified"):
+        assert reshape_only.destinations_for(reshape_event(name)) == ["reshape"]
+
+    nothing = Router(make_settings())
+    assert nothing.destinations_for(croct_lead()) == []
+
+
+def test_routing_is_configuration(make_settings: Any) -> None:
+    s = make_settings(**ALL, dub_events={"*": "*"}, pimms_events={}, reshape_events={"leadGenerated": "lead_qualified"})
+    router = Router(s)
+    assert router.destinations_for(croct_lead()) == ["dub", "reshape"]
+    assert DubDestination(s).prepare(croct_lead()).json["eventName"] == "leadGenerated"
+    assert ReshapeDestination(s).prepare(croct_lead()).json["event"]["name"] == "lead_qualified"
+    # Events in a vendor's own dialect always go to it.
+    pimms_event = croct_lead().model_copy(update={"dialect": "pimms", "name": "Free trial"})
+    assert "pimms" in router.destinations_for(pimms_event)
+
+
+# -- outcomes -----------------------------------------------------------------------------------------
+
+
+def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json=body if body is not None else {}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [(200, "delivered"), (202, "delivered"), (408, "retry"), (429, "retry"), (500, "retry"), (503, "retry"),
+     (400, "dead"), (404, "dead"), (409, "dead"), (410, "dead"), (422, "dead"), (401, "dead"), (403, "dead"), (301, "dead")],
+)
+def test_classification(all_on: Settings, status: int, verdict: str) -> None:
+    error = {"error": {"code": "x", "message": "the vendor's words", "doc_url": "u"}}
+    outcome = classify(DubDestination(all_on), answer(status, error if status >= 400 else {"click": {"id": "c"}}))
+    assert outcome.verdict == verdict
+    assert outcome.unhealthy == (status in (401, 403))
+    if status >= 400:
+        assert outcome.error == f"HTTP {status} x: the vendor's words"
+
+
+def test_transport_errors_are_retried() -> None:
+    assert classify_error(httpx.ConnectError("refused")).verdict == "retry"
+    assert classify_error(httpx.ReadTimeout("slow")).verdict == "retry"
+    assert classify_error(httpx.RemoteProtocolError("peer closed")).verdict == "retry"
+    assert classify_error(TimeoutError()).verdict == "retry"
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    assert retry_after(httpx.Headers({"Retry-After": "7"})) == 7
+    assert retry_after(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}), now=1445412480) == 10
+    assert retry_after(httpx.Headers({})) is None
+    assert retry_after(httpx.Headers({"Retry-After": "soon"})) is None
+
+
+# -- secrets ------------------------------------------------------------------------------------------
+
+
+def test_secrets_never_show(all_on: Settings) -> None:
+    shown = repr(all_on) + str(all_on.model_dump()) + json.dumps(all_on.model_dump(mode="json"))
+    for secret in (DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN):
+        assert secret not in shown
+    assert redact(f"echo Bearer {DUB_KEY}", [DUB_KEY]) == "echo Bearer ***"
+    assert redact({"error": {"message": f"bad {PIMMS_KEY}"}}, [PIMMS_KEY]) == {"error": {"message": "bad ***"}}
+
+
+def test_fakes_refuse_wrong_credentials(all_on: Settings, make_settings: Any) -> None:
+    wrong = make_settings(**{**ALL, "dub_api_key": "dub_wrong", "reshape_access_token": "nope"})
+    dub = send(FakeDub(credential=DUB_KEY), DubDestination(wrong), croct_lead())
+    assert dub.status_code == 401 and dub.json()["error"]["code"] == "unauthorized"
+    reshape = send(FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT), ReshapeDestination(wrong), croct_lead())
+    assert reshape.status_code == 401
+
+
+def test_fake_dub_answers_a_repeat_with_link_null(all_on: Settings) -> None:
+    fake = FakeDub(credential=DUB_KEY)
+    first = send(fake, DubDestination(all_on), croct_lead())
+    again = send(fake, DubDestination(all_on), croct_lead())
+    assert first.json()["link"] is not None and again.json()["link"] is None
+
+
+def test_lead_helper_builds_events_every_fake_accepts(all_on: Settings) -> None:
+    event = lead(3)
+    assert send(FakeDub(credential=DUB_KEY), DubDestination(all_on), event).status_code == 200
+    assert send(FakePimms(credential=PIMMS_KEY), PimmsDestination(all_on), event).status_code == 200
+    fake = FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT)
+    assert send(fake, ReshapeDestination(all_on), event).status_code == 200

@@ -1,0 +1,278 @@
+"""The delivery worker against the fake vendors: delivers once, keeps answers, shares work, survives crashes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import pytest
+
+from leadrelay.cli import main as cli
+from leadrelay.config import Settings
+from leadrelay.store import SqlStore
+from leadrelay.worker import Worker, backoff
+from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Fault, Vendors
+from tests.support.postgres import needs_postgres, postgres_schema_url
+from tests.fakes.helpers import delivery_settings, enqueue, lead, settled, states, store, vendors, wait_for  # noqa: F401
+
+Make = Callable[..., Settings]
+
+
+async def deliver_all(settings: Settings, store: SqlStore, **kwargs: Any) -> Worker:
+    worker = Worker(settings, store, **kwargs)
+    await worker.start()
+    try:
+        await wait_for(lambda: settled(store), what="every delivery to settle")
+    finally:
+        await worker.stop()
+    return worker
+
+
+async def test_every_event_reaches_every_vendor_once(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings()
+    events = enqueue(store, s, [lead(i) for i in range(30)])
+    await deliver_all(s, store)
+    assert states(store) == {name: {"delivered": 30} for name in ("dub", "pimms", "reshape")}
+    assert sorted(b["customerExternalId"] for b in vendors.dub.accepted) == sorted(e.customer.email for e in events)
+    assert sorted(b["externalId"] for b in vendors.pimms.accepted) == sorted(e.customer.email for e in events)
+    assert sorted(b["event"]["id"] for b in vendors.reshape.accepted) == sorted(e.source_id for e in events)
+    assert (vendors.dub.count, vendors.pimms.count, vendors.reshape.count) == (30, 30, 30)
+
+
+async def test_the_vendors_answer_is_kept(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings()
+    [event] = enqueue(store, s, [lead(1)])
+    await deliver_all(s, store)
+    [row] = store.list_deliveries(destination="dub")
+    assert row.state == "delivered" and row.last_status == 200 and row.attempts == 1
+    assert row.response["click"] == {"id": event.click_ids.dub}
+    assert row.response["link"]["shortLink"] == "https://dub.sh/try"
+    assert row.response["customer"]["externalId"] == event.customer.email
+
+
+async def test_delivered_is_never_sent_again(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings()
+    enqueue(store, s, [lead(i) for i in range(5)])
+    await deliver_all(s, store)
+    # A restart (a new worker on the same store) finds nothing to send.
+    await deliver_all(s, store)
+    assert vendors.dub.count == 5
+    # A dead letter of another event is replayed: only that one is sent.
+    vendors.dub.script(Fault.error(404))
+    [other] = enqueue(store, s, [lead(99)])
+    await deliver_all(s, store)
+    assert store.list_deliveries(state="dead")[0].event_id == other.id
+    assert store.replay(event_id=other.id) == 1
+    assert store.replay() == 0  # delivered rows are not dead letters
+    await deliver_all(s, store)
+    assert vendors.dub.count == 5 + 2
+    assert [b["customerExternalId"] for b in vendors.dub.accepted][-1] == other.customer.email
+
+
+async def test_two_workers_share_the_outbox(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings(delivery_concurrency=2)
+    enqueue(store, s, [lead(i) for i in range(120)])
+    a, b = Worker(s, store), Worker(s, store)
+    await a.start()
+    await b.start()
+    await wait_for(lambda: settled(store))
+    await a.stop()
+    await b.stop()
+    assert a.sent > 0 and b.sent > 0
+    assert a.sent + b.sent == 3 * 120
+    assert (vendors.dub.count, vendors.pimms.count, vendors.reshape.count) == (120, 120, 120)
+
+
+async def test_a_crashed_workers_claims_expire_and_are_taken_again(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings(delivery_lease_s=2.0, delivery_timeout_s=1.0)
+    enqueue(store, s, [lead(i) for i in range(4)])
+    taken = store.claim("crashed-worker", limit=100, lease_s=1.0)
+    assert len(taken) == 12  # the crashed worker holds them all; it will never finish them
+    worker = await deliver_all(s, store)
+    assert worker.sent == 12
+    assert (vendors.dub.count, vendors.pimms.count, vendors.reshape.count) == (4, 4, 4)
+
+
+async def test_a_stopped_worker_gives_its_claims_back(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings(delivery_lease_s=600, delivery_concurrency=1)
+    vendors.dub.outage = Fault.slow(0.3)
+    enqueue(store, s, [lead(i) for i in range(10)])
+    worker = Worker(s, store)
+    await worker.start()
+    await wait_for(lambda: vendors.dub.count >= 1)
+    await worker.stop()
+    vendors.dub.outage = None
+    # Nothing is left leased for ten minutes: a new worker delivers the rest at once.
+    await deliver_all(s, store)
+    assert states(store)["dub"] == {"delivered": 10}
+
+
+async def test_a_slow_vendor_does_not_hold_up_the_others(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings(delivery_timeout_s=1.0, delivery_lease_s=30.0, delivery_concurrency=2)
+    vendors.dub.outage = Fault.slow(3)
+    enqueue(store, s, [lead(i) for i in range(40)])
+    worker = Worker(s, store)
+    await worker.start()
+    try:
+        await wait_for(lambda: states(store)["reshape"].get("delivered") == 40 and states(store)["pimms"].get("delivered") == 40)
+        assert states(store)["dub"].get("delivered", 0) == 0
+        vendors.dub.outage = None
+    finally:
+        await worker.stop()
+
+
+async def test_unauthorized_marks_the_destination_unhealthy(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    from leadrelay.app import create_app
+    from starlette.testclient import TestClient
+
+    s = delivery_settings(dub_api_key="dub_revoked_key")
+    enqueue(store, s, [lead(1)])
+    await deliver_all(s, store)
+    [row] = store.list_deliveries(destination="dub")
+    assert (row.state, row.last_status, row.attempts) == ("dead", 401, 1)
+    assert "dub_revoked_key" not in json.dumps(row.__dict__)
+    with TestClient(create_app(delivery_settings(dub_api_key="dub_revoked_key", worker=False))) as client:
+        health = client.get("/healthz").json()
+    assert health["status"] == "degraded"
+    assert health["destinations"]["dub"]["healthy"] is False
+    assert "unauthorized" in health["destinations"]["dub"]["problem"]
+    assert health["destinations"]["pimms"]["healthy"] is True
+
+
+async def test_secrets_never_reach_stored_errors_or_the_cli(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = delivery_settings()
+    # A vendor that echoes the credentials it got in its error message.
+    original = vendors.dub.answer
+
+    def echo(request: Any, body: Any) -> Any:
+        from tests.fakes.vendors import Invalid
+
+        raise Invalid(400, "bad_request", f"rejected with {request.headers['authorization']}")
+
+    vendors.dub.answer = echo  # type: ignore[method-assign]
+    enqueue(store, s, [lead(1)])
+    await deliver_all(s, store)
+    vendors.dub.answer = original  # type: ignore[method-assign]
+    [row] = store.list_deliveries(state="dead")
+    assert row.last_error == "HTTP 400 bad_request: rejected with Bearer ***"
+    for name, value in {k: v for k, v in vendors.env().items()}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    assert cli(["deliveries", "--state", "all", "--json"]) == 0
+    assert cli(["deliveries"]) == 0
+    assert cli(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "rejected with Bearer ***" in out
+    for secret in (DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN):
+        assert secret not in out
+
+
+async def test_replay_and_deliveries_commands(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = delivery_settings()
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    vendors.dub.known_clicks = {"nothing"}  # Dub does not know these clicks: 404, dead at once
+    events = enqueue(store, s, [lead(i) for i in range(3)])
+    await deliver_all(s, store)
+    assert cli(["deliveries"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert all("dub" in line and "status=404" in line and "not_found: Click not found" in line for line in lines)
+    assert cli(["replay"]) == 2  # says what to replay
+    assert cli(["replay", "--event", events[0].id]) == 0
+    assert cli(["replay", "--destination", "pimms"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["re-queued 1 dead-lettered deliveries", "re-queued 0 dead-lettered deliveries"]
+    vendors.dub.known_clicks = None
+    await deliver_all(s, store)
+    assert states(store)["dub"] == {"delivered": 1, "dead": 2}
+    assert cli(["replay", "--all"]) == 0
+    await deliver_all(s, store)
+    assert states(store)["dub"] == {"delivered": 3}
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
+    delays = [backoff(n, base_s=1, max_s=60) for n in range(1, 10)]
+    for n, delay in enumerate(delays, start=1):
+        ceiling = min(60, 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert backoff(1, base_s=1, max_s=60, retry_after=30) >= 30
+
+
+def test_the_worker_command_delivers_and_stops_on_sigterm(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    s = delivery_settings()
+    enqueue(store, s, [lead(i) for i in range(5)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
+    env.update(vendors.env())
+    env.update({"LEADRELAY_DATABASE_URL": s.database_url, "LEADRELAY_DELIVERY_POLL_S": "0.05"})
+    proc = subprocess.Popen([sys.executable, "-m", "leadrelay", "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not settled(store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
+    assert states(store) == {name: {"delivered": 5} for name in ("dub", "pimms", "reshape")}
+    assert output.startswith("leadrelay worker w-")
+    for secret in (DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN):
+        assert secret not in output
+
+
+@pytest.mark.parametrize("_", [pytest.param(None, marks=needs_postgres)])
+async def test_postgres_outbox_two_workers_replay_and_health(_: None, delivery_settings: Make, vendors: Vendors) -> None:
+    """The same outbox on PostgreSQL (rows claimed with SKIP LOCKED): shared work, dead letters, replay, health."""
+    from leadrelay.store import open_store
+
+    with postgres_schema_url() as url:
+        pg = open_store(url)
+        pg.setup()
+        try:
+            s = delivery_settings(database_url=url, delivery_concurrency=2)
+            vendors.dub.script(Fault.error(401))
+            enqueue(pg, s, [lead(i) for i in range(40)])
+            a, b = Worker(s, pg), Worker(s, pg)
+            await a.start()
+            await b.start()
+            await wait_for(lambda: settled(pg))
+            await a.stop()
+            await b.stop()
+            assert pg.delivery_counts()["dub"] == {"delivered": 39, "dead": 1}
+            assert (vendors.pimms.count, vendors.reshape.count) == (40, 40)
+            assert pg.replay(destination="dub") == 1
+            await deliver_all(s, pg)
+            assert pg.delivery_counts() == {name: {"delivered": 40} for name in ("dub", "pimms", "reshape")}
+            assert vendors.dub.count == 41
+            pg.set_health("dub", False, 401, "unauthorized")
+            assert pg.destination_health()["dub"]["healthy"] is False
+        finally:
+            pg.close()
+
+
+def test_an_accepted_event_wakes_the_worker_in_the_same_process(delivery_settings: Make, vendors: Vendors) -> None:
+    """The collector wakes the worker on commit: no wait for the next poll (set here to a minute)."""
+    import time as clock
+
+    from starlette.testclient import TestClient
+
+    from leadrelay.app import create_app
+
+    app = create_app(delivery_settings(delivery_poll_s=60))
+    event = {"id": "wake-1", "dialect": "croct", "type": "leadGenerated", "payload": {"userId": "u-1", "leadId": "L-1"}}
+    with TestClient(app) as client:
+        client.cookies.set("dub_id", "dubclickwake")
+        assert client.post("/lr/e", json={"events": [event]}).json()["results"][0]["status"] == "accepted"
+        deadline = clock.monotonic() + 20
+        while vendors.dub.count == 0 and clock.monotonic() < deadline:
+            clock.sleep(0.05)
+    assert vendors.dub.count == 1
+    assert vendors.dub.accepted[0]["clickId"] == "dubclickwake"
