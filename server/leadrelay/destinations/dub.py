@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import SecretStr
+
 from leadrelay.config import Settings
 from leadrelay.destinations.base import Destination, Outgoing, Undeliverable, customer_id, fit_metadata, is_http_url
 from leadrelay.event import LeadEvent
@@ -42,16 +44,25 @@ def quantity_of(event: LeadEvent) -> int | None:
     return event.quantity if event.quantity is not None and 1 <= event.quantity <= 100 else None
 
 
-class DubDestination(Destination):
+class TrackLeadDestination(Destination):
+    """`POST {base}/track/lead` with `Authorization: Bearer <key>`: Dub's API, and PIMMS's (a Dub fork)."""
+
+    def __init__(self, settings: Settings, base_url: str, api_key: SecretStr | None) -> None:
+        super().__init__(settings)
+        self._key = api_key.get_secret_value() if api_key else ""
+        self.url = f"{base_url}/track/lead"
+        self.headers = {"Authorization": f"Bearer {self._key}"}
+
+    def secrets(self) -> list[str]:
+        return [self._key]
+
+
+class DubDestination(TrackLeadDestination):
     name = "dub"
     dialect = "dub"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.url = f"{settings.dub_base_url}/track/lead"
-        key = settings.dub_api_key.get_secret_value() if settings.dub_api_key else ""
-        self.headers = {"Authorization": f"Bearer {key}"}
-        self._key = key
+        super().__init__(settings, settings.dub_base_url, settings.dub_api_key)
 
     @classmethod
     def missing(cls, settings: Settings) -> str | None:
@@ -60,9 +71,6 @@ class DubDestination(Destination):
     @property
     def events(self) -> dict[str, str]:
         return self.settings.dub_events
-
-    def secrets(self) -> list[str]:
-        return [self._key]
 
     def accepts(self, event: LeadEvent) -> bool:
         """A mapped event with a Dub click id, or without one when deferred attribution is on and the customer is known."""

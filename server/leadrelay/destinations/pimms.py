@@ -5,23 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from leadrelay.config import Settings
-from leadrelay.destinations.base import Destination, Outgoing, Undeliverable, customer_id
-from leadrelay.destinations.dub import customer_fields, metadata_of, quantity_of
+from leadrelay.destinations.base import Outgoing, Undeliverable, customer_id
+from leadrelay.destinations.dub import TrackLeadDestination, customer_fields, metadata_of, quantity_of
 from leadrelay.event import LeadEvent
 
 MODES = ("async", "wait")
 
 
-class PimmsDestination(Destination):
+class PimmsDestination(TrackLeadDestination):
     name = "pimms"
     dialect = "pimms"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.url = f"{settings.pimms_base_url}/track/lead"
-        key = settings.pimms_api_key.get_secret_value() if settings.pimms_api_key else ""
-        self.headers = {"Authorization": f"Bearer {key}"}
-        self._key = key
+        super().__init__(settings, settings.pimms_base_url, settings.pimms_api_key)
 
     @classmethod
     def missing(cls, settings: Settings) -> str | None:
@@ -30,9 +26,6 @@ class PimmsDestination(Destination):
     @property
     def events(self) -> dict[str, str]:
         return self.settings.pimms_events
-
-    def secrets(self) -> list[str]:
-        return [self._key]
 
     def accepts(self, event: LeadEvent) -> bool:
         """Only events carrying a PIMMS click id: PIMMS has no deferred attribution."""
