@@ -141,7 +141,7 @@ def test_the_script_and_its_declarations_ship_in_the_package() -> None:
 
 def test_the_readme_gives_the_demos_stub_and_its_csp_hash() -> None:
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("<!-- section: snippet -->", 1)[1].split("<!-- section:", 1)[0]
+    section = readme.split("\n## Install the snippet\n", 1)[1].split("\n## ", 1)[0]
     assert STUB in section
     stub_js = re.fullmatch(r"<script>(.*)</script>", STUB).group(1)  # type: ignore[union-attr]
     digest = base64.b64encode(hashlib.sha256(stub_js.encode()).digest()).decode()

@@ -19,7 +19,7 @@ from leadrelay.errors import error_response
 from leadrelay.event import ClickIds, LeadEvent
 from leadrelay.identity import Identity
 from leadrelay.intake import GroupCommitter
-from leadrelay.protocol import Envelope, FieldError
+from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
 
@@ -114,7 +114,7 @@ class Collector:
             click_ids=self.identity.click_ids(request),
         )
         now = time.time()
-        results: list[dict[str, Any]] = []
+        results: list[Result] = []
         items: list[Intake] = []
         for raw in events:
             result, item = self._judge(raw, facts, visitor.id, now)
@@ -138,8 +138,8 @@ class Collector:
         self.identity.remember(response, request, visitor)
         return response
 
-    def _judge(self, raw: Any, facts: RequestFacts, visitor_id: str, now: float) -> tuple[dict[str, Any], Intake]:
-        """One event's verdict (a Result, as JSON) and what to store for it."""
+    def _judge(self, raw: Any, facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
+        """One event's verdict and what to store for it."""
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         try:
             envelope = Envelope.model_validate(raw)
@@ -155,7 +155,7 @@ class Collector:
             return self._reject(envelope.id, raw, exc.errors, now)
         self._enrich(event, envelope, facts, visitor_id, now)
         item = Accepted(event=event, destinations=self.router.destinations_for(event), body=event.model_dump_json())
-        result: dict[str, Any] = {"id": envelope.id, "status": "accepted"}
+        result: Result = {"id": envelope.id, "status": "accepted"}
         answer = dialect.answer(event)
         if answer is not None:
             result["event"] = answer
@@ -163,11 +163,11 @@ class Collector:
 
     def _reject(
         self, event_id: str | None, raw: Any, errors: list[FieldError], now: float
-    ) -> tuple[dict[str, Any], Intake]:
+    ) -> tuple[Result, Intake]:
         dialect = raw.get("dialect") if isinstance(raw, dict) and isinstance(raw.get("dialect"), str) else None
         text = json.dumps(raw, ensure_ascii=False)[: self.settings.max_rejected_raw_bytes]
         item = Rejected(event_id=event_id, dialect=dialect, errors=errors, raw=text, received_at=now)
-        result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
+        result: Result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
 
     def _enrich(self, event: LeadEvent, envelope: Envelope, facts: RequestFacts, visitor_id: str, now: float) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,12 +44,6 @@ class Envelope(BaseModel):
     ts: int | None = Field(default=None, ge=0, description="client clock, ms since the epoch")
 
 
-class Batch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[Envelope] = Field(min_length=1)
-
-
 class FieldError(BaseModel):
     """One broken rule: where (a dotted path into the payload), what, and the rule's short name."""
 
@@ -61,8 +55,10 @@ class FieldError(BaseModel):
 Status = Literal["accepted", "duplicate", "rejected"]
 
 
-class Result(BaseModel):
+class Result(TypedDict, total=False):
+    """One event's verdict in the answer: `{"results": [Result, ...]}`, in the batch's order."""
+
     id: str | None
     status: Status
-    errors: list[FieldError] | None = None
-    event: dict[str, Any] | None = None
+    errors: list[dict[str, str]]  # FieldErrors, when rejected
+    event: dict[str, Any]  # the processed event, when the dialect has one (Croct)
