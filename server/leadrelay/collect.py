@@ -112,6 +112,8 @@ class Collector:
             user_agent=request.headers.get("user-agent"),
             ip=self.identity.client_ip(request),
             click_ids=self.identity.click_ids(request),
+            # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
+            may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
         )
         now = time.time()
         results: list[Result] = []
@@ -145,7 +147,7 @@ class Collector:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
             return self._reject(raw_id, raw, errors_from_validation(exc), now)
-        if nesting_depth(envelope.payload) > MAX_DEPTH:
+        if facts.may_nest_deeply and nesting_depth(envelope.payload) > MAX_DEPTH:
             error = FieldError(path="payload", message=f"nested deeper than {MAX_DEPTH} levels", rule="max_depth")
             return self._reject(envelope.id, raw, [error], now)
         dialect = self.dialects[envelope.dialect]
@@ -195,6 +197,7 @@ class RequestFacts:
     user_agent: str | None
     ip: str | None
     click_ids: ClickIds
+    may_nest_deeply: bool
 
 
 def nesting_depth(value: Any) -> int:
