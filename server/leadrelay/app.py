@@ -7,6 +7,7 @@ import logging
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -60,8 +61,8 @@ class Service:
 
     async def health(self, request: Request) -> Response:
         try:
-            counts = await _in_thread(self.store.delivery_counts)
-            health = await _in_thread(self.store.destination_health)
+            counts = await run_in_threadpool(self.store.delivery_counts)
+            health = await run_in_threadpool(self.store.destination_health)
         except Exception:  # noqa: BLE001
             return error_response(503, "storage_unavailable", "the store cannot be read")
         destinations = {}
@@ -81,12 +82,6 @@ class Service:
 
     async def demo_js(self, request: Request) -> Response:
         return demo_script()
-
-
-async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
-    import anyio.to_thread
-
-    return await anyio.to_thread.run_sync(fn, *args)
 
 
 def create_app(settings: Settings | None = None, store: SqlStore | None = None) -> Starlette:
