@@ -6,7 +6,7 @@ Dub has one `customerName`; it is kept whole in `customer.first_name` (so
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, field_validator
 from pydantic_core import PydanticCustomError
@@ -80,6 +80,47 @@ def customer_id_errors(payload: dict[str, Any]) -> list[FieldError]:
     return []
 
 
+class TrackLeadBody(Protocol):
+    """What Dub's and PIMMS's track-lead bodies share (PIMMS is a Dub fork)."""
+
+    @property
+    def eventName(self) -> str: ...
+    @property
+    def customerName(self) -> str | None: ...
+    @property
+    def customerEmail(self) -> str | None: ...
+    @property
+    def customerAvatar(self) -> str | None: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def eventQuantity(self) -> int | None: ...
+    @property
+    def metadata(self) -> Any: ...
+
+
+def track_lead_event(
+    envelope: Envelope, dialect: str, body: TrackLeadBody, external_id: str | None, click_ids: ClickIds
+) -> LeadEvent:
+    """The canonical event of a validated track-lead body; customerName is kept whole in first_name."""
+    return LeadEvent(
+        id=envelope.id,
+        name=body.eventName,
+        dialect=dialect,
+        customer=Customer(
+            external_id=external_id,
+            first_name=body.customerName,
+            emails=[body.customerEmail] if body.customerEmail else [],
+            avatar=body.customerAvatar,
+        ),
+        click_ids=click_ids,
+        mode=body.mode,
+        quantity=body.eventQuantity,
+        properties=dict(body.metadata or {}),
+        raw=envelope.payload,
+    )
+
+
 class DubDialect:
     """Dub's lead tracking body."""
 
@@ -87,22 +128,7 @@ class DubDialect:
 
     def parse(self, envelope: Envelope) -> LeadEvent:
         body = validate(TrackLead, envelope.payload, customer_id_errors(envelope.payload))
-        return LeadEvent(
-            id=envelope.id,
-            name=body.eventName,
-            dialect=self.name,
-            customer=Customer(
-                external_id=body.customer_id,
-                first_name=body.customerName,
-                emails=[body.customerEmail] if body.customerEmail else [],
-                avatar=body.customerAvatar,
-            ),
-            click_ids=ClickIds(dub=body.clickId or None),
-            mode=body.mode,
-            quantity=body.eventQuantity,
-            properties=dict(body.metadata or {}),
-            raw=envelope.payload,
-        )
+        return track_lead_event(envelope, self.name, body, body.customer_id, ClickIds(dub=body.clickId or None))
 
     def answer(self, event: LeadEvent) -> dict[str, Any] | None:
         return None

@@ -12,8 +12,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Str
 from pydantic_core import PydanticCustomError
 
 from leadrelay.dialects.common import Url, length, validate, whole_number
-from leadrelay.dialects.dub import CustomerEmail, EventName, ExternalId, Name
-from leadrelay.event import ClickIds, Customer, LeadEvent
+from leadrelay.dialects.dub import CustomerEmail, EventName, ExternalId, Name, track_lead_event
+from leadrelay.event import ClickIds, LeadEvent
 from leadrelay.protocol import Envelope, FieldError
 
 MODES = ("async", "wait")
@@ -67,22 +67,7 @@ class PimmsDialect:
         renamed = dub_name_errors(payload)
         rest = {k: v for k, v in payload.items() if k != "customerExternalId"}
         body = validate(TrackLead, rest, renamed)
-        return LeadEvent(
-            id=envelope.id,
-            name=body.eventName,
-            dialect=self.name,
-            customer=Customer(
-                external_id=body.externalId,
-                first_name=body.customerName,
-                emails=[body.customerEmail] if body.customerEmail else [],
-                avatar=body.customerAvatar,
-            ),
-            click_ids=ClickIds(pimms=body.clickId),
-            mode=body.mode,
-            quantity=body.eventQuantity,
-            properties=dict(body.metadata or {}),
-            raw=payload,
-        )
+        return track_lead_event(envelope, self.name, body, body.externalId, ClickIds(pimms=body.clickId))
 
     def answer(self, event: LeadEvent) -> dict[str, Any] | None:
         return None
