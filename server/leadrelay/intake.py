@@ -30,8 +30,6 @@ class GroupCommitter:
         self.max_items = max_items
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self.commits = 0
-        self.items = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="leadrelay-intake", daemon=True)
@@ -87,8 +85,6 @@ class GroupCommitter:
             for job in jobs:
                 self._commit([job])
             return
-        self.commits += 1
-        self.items += len(items)
         self._resolve(jobs, flags, None)
 
     @staticmethod
