@@ -79,7 +79,7 @@ class GroupCommitter:
         except Exception:  # noqa: BLE001
             if len(jobs) == 1:
                 log.exception("commit of %d items failed", len(items))
-                self._resolve(jobs, None, _failure())
+                self._resolve(jobs, None, StoreUnavailable("the store could not commit the events"))
                 return
             # One request must not fail its neighbours: commit each on its own.
             for job in jobs:
@@ -104,10 +104,6 @@ class GroupCommitter:
 
 class StoreUnavailable(Exception):
     """The store could not commit: nothing was acknowledged."""
-
-
-def _failure() -> StoreUnavailable:
-    return StoreUnavailable("the store could not commit the events")
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[list[bool]], object]]) -> None:
