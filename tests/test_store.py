@@ -45,7 +45,7 @@ def test_setup_is_idempotent(store: SqlStore) -> None:
 
 def test_event_and_its_deliveries_are_written_together(store: SqlStore) -> None:
     e = event()
-    assert store.write_intake([Accepted(e, ["dub", "reshape"])]) == [True]
+    assert store.write_intake([Accepted.of(e, ["dub", "reshape"])]) == [True]
     assert store.get_event(e.id) == e
     rows = store.list_deliveries(event_id=e.id)
     assert sorted(r.destination for r in rows) == ["dub", "reshape"]
@@ -54,8 +54,8 @@ def test_event_and_its_deliveries_are_written_together(store: SqlStore) -> None:
 
 def test_duplicate_ids_are_stored_once_and_schedule_nothing_more(store: SqlStore) -> None:
     e = event()
-    assert store.write_intake([Accepted(e, ["dub"]), Accepted(e, ["dub"])]) == [True, False]
-    assert store.write_intake([Accepted(e, ["dub"])]) == [False]
+    assert store.write_intake([Accepted.of(e, ["dub"]), Accepted.of(e, ["dub"])]) == [True, False]
+    assert store.write_intake([Accepted.of(e, ["dub"])]) == [False]
     assert store.count("events") == 1
     assert store.count("deliveries") == 1
 
@@ -63,7 +63,7 @@ def test_duplicate_ids_are_stored_once_and_schedule_nothing_more(store: SqlStore
 def test_a_failed_group_stores_nothing(store: SqlStore) -> None:
     good, broken = event(), event()
     with pytest.raises(Exception):
-        store.write_intake([Accepted(good, ["dub"]), Accepted(broken, ["dub", "dub"])])  # one delivery twice
+        store.write_intake([Accepted.of(good, ["dub"]), Accepted.of(broken, ["dub", "dub"])])  # one delivery twice
     assert store.get_event(good.id) is None
     assert store.count("events") == 0
 
@@ -79,7 +79,7 @@ def test_rejections_keep_errors_and_raw(store: SqlStore) -> None:
 
 def test_claim_is_exclusive_until_the_lease_expires(store: SqlStore) -> None:
     e = event()
-    store.write_intake([Accepted(e, ["dub"])])
+    store.write_intake([Accepted.of(e, ["dub"])])
     [claim] = store.claim("w1", limit=10, lease_s=0.2)
     assert claim.event == e
     assert store.claim("w2", limit=10, lease_s=0.2) == []
@@ -95,7 +95,7 @@ def test_claim_is_exclusive_until_the_lease_expires(store: SqlStore) -> None:
 
 def test_delivered_rows_are_never_claimed_or_replayed(store: SqlStore) -> None:
     e1, e2 = event(), event()
-    store.write_intake([Accepted(e1, ["dub"]), Accepted(e2, ["dub"])])
+    store.write_intake([Accepted.of(e1, ["dub"]), Accepted.of(e2, ["dub"])])
     c1, c2 = store.claim("w", limit=10, lease_s=10)
     store.finish(c1, "w", "delivered", 200, None)
     store.finish(c2, "w", "dead", 400, "bad_request: clickId")
@@ -108,7 +108,7 @@ def test_delivered_rows_are_never_claimed_or_replayed(store: SqlStore) -> None:
 
 def test_retry_waits_for_its_time(store: SqlStore) -> None:
     e = event()
-    store.write_intake([Accepted(e, ["dub"])])
+    store.write_intake([Accepted.of(e, ["dub"])])
     [claim] = store.claim("w", limit=10, lease_s=10)
     store.finish(claim, "w", "pending", 503, "unavailable", next_attempt_at=time.time() + 0.3)
     assert store.claim("w", limit=10, lease_s=10) == []
@@ -119,7 +119,7 @@ def test_retry_waits_for_its_time(store: SqlStore) -> None:
 
 def test_replay_by_destination_and_event(store: SqlStore) -> None:
     e1, e2 = event(), event()
-    store.write_intake([Accepted(e1, ["dub", "pimms"]), Accepted(e2, ["dub"])])
+    store.write_intake([Accepted.of(e1, ["dub", "pimms"]), Accepted.of(e2, ["dub"])])
     for c in store.claim("w", limit=10, lease_s=10):
         store.finish(c, "w", "dead", 404, "not_found")
     assert store.replay(destination="pimms") == 1
@@ -129,13 +129,13 @@ def test_replay_by_destination_and_event(store: SqlStore) -> None:
 
 
 def test_claim_filters_destinations(store: SqlStore) -> None:
-    store.write_intake([Accepted(event(), ["dub", "reshape"])])
+    store.write_intake([Accepted.of(event(), ["dub", "reshape"])])
     claims = store.claim("w", limit=10, lease_s=10, destinations=["reshape"])
     assert [c.destination for c in claims] == ["reshape"]
 
 
 def test_delivery_counts(store: SqlStore) -> None:
-    store.write_intake([Accepted(event(), ["dub", "reshape"]), Accepted(event(), ["dub"])])
+    store.write_intake([Accepted.of(event(), ["dub", "reshape"]), Accepted.of(event(), ["dub"])])
     assert store.delivery_counts() == {"dub": {"pending": 2}, "reshape": {"pending": 1}}
 
 

@@ -36,7 +36,7 @@ class Service:
     def __init__(self, settings: Settings, store: SqlStore | None = None) -> None:
         self.settings = settings
         self.store = store or open_store(settings.database_url)
-        self.intake = GroupCommitter(self.store, window_ms=settings.commit_window_ms)
+        self.intake = GroupCommitter(self.store)
         self.identity = Identity(settings)
         self.router = Router(settings)
         self.snippet = Snippet(settings.path_prefix)

@@ -17,7 +17,7 @@ from leadrelay.dialects import DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.errors import error_response
 from leadrelay.event import ClickIds, LeadEvent
-from leadrelay.identity import Identity
+from leadrelay.identity import Identity, Visitor
 from leadrelay.intake import GroupCommitter
 from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
@@ -87,41 +87,10 @@ class Collector:
             return error_response(400, "bad_request", str(exc))
         except ClientDisconnect:
             return Response(status_code=400)
-        try:
-            document = json.loads(body)
-        except UnicodeDecodeError as exc:
-            return error_response(400, "invalid_json", f"the body is not UTF-8: {exc.reason} at byte {exc.start}")
-        except json.JSONDecodeError as exc:
-            return error_response(
-                400, "invalid_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
-            )
-        except RecursionError:
-            return error_response(400, "invalid_json", "invalid JSON: nested too deeply")
-        except ValueError as exc:  # e.g. an integer of more than 4300 digits
-            return error_response(400, "invalid_json", f"invalid JSON: {exc}")
-        events = _batch_events(document)
-        if isinstance(events, str):
-            return error_response(400, "bad_request", events)
-        if len(events) > settings.max_batch_events:
-            return error_response(
-                413, "batch_too_large", f"the batch has {len(events)} events; at most {settings.max_batch_events} are accepted"
-            )
-
-        visitor = self.identity.visitor(request)
-        facts = RequestFacts(
-            user_agent=request.headers.get("user-agent"),
-            ip=self.identity.client_ip(request),
-            click_ids=self.identity.click_ids(request),
-            # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
-            may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
-        )
-        now = time.time()
-        results: list[Result] = []
-        items: list[Intake] = []
-        for raw in events:
-            result, item = self._judge(raw, facts, visitor.id, now)
-            results.append(result)
-            items.append(item)
+        judged = self._judge_batch(body, request)
+        if isinstance(judged, Response):
+            return judged
+        results, items, visitor = judged
         try:
             flags = await self.intake.write(items)
         except Exception:  # noqa: BLE001 - the store is down: the client keeps the events and retries
@@ -140,6 +109,49 @@ class Collector:
         self.identity.remember(response, request, visitor)
         return response
 
+    def _judge_batch(self, body: bytes, request: Request) -> tuple[list[Result], list[Intake], Visitor] | Response:
+        """Every event's verdict and what to store for it, or the error answer for a malformed batch.
+
+        Not part of `collect` on purpose: the parsed body and the events' object graphs
+        die here, so a request waiting for its commit holds only its rows and its answer.
+        """
+        try:
+            document = json.loads(body)
+        except UnicodeDecodeError as exc:
+            return error_response(400, "invalid_json", f"the body is not UTF-8: {exc.reason} at byte {exc.start}")
+        except json.JSONDecodeError as exc:
+            return error_response(
+                400, "invalid_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+            )
+        except RecursionError:
+            return error_response(400, "invalid_json", "invalid JSON: nested too deeply")
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            return error_response(400, "invalid_json", f"invalid JSON: {exc}")
+        events = _batch_events(document)
+        if isinstance(events, str):
+            return error_response(400, "bad_request", events)
+        limit = self.settings.max_batch_events
+        if len(events) > limit:
+            return error_response(
+                413, "batch_too_large", f"the batch has {len(events)} events; at most {limit} are accepted"
+            )
+        visitor = self.identity.visitor(request)
+        facts = RequestFacts(
+            user_agent=request.headers.get("user-agent"),
+            ip=self.identity.client_ip(request),
+            click_ids=self.identity.click_ids(request),
+            # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
+            may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
+        )
+        now = time.time()
+        results: list[Result] = []
+        items: list[Intake] = []
+        for raw in events:
+            result, item = self._judge(raw, facts, visitor.id, now)
+            results.append(result)
+            items.append(item)
+        return results, items, visitor
+
     def _judge(self, raw: Any, facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
         """One event's verdict and what to store for it."""
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
@@ -156,7 +168,7 @@ class Collector:
         except DialectError as exc:
             return self._reject(envelope.id, raw, exc.errors, now)
         self._enrich(event, envelope, facts, visitor_id, now)
-        item = Accepted(event=event, destinations=self.router.destinations_for(event), body=event.model_dump_json())
+        item = Accepted.of(event, self.router.destinations_for(event))
         result: Result = {"id": envelope.id, "status": "accepted"}
         answer = dialect.answer(event)
         if answer is not None:

@@ -35,7 +35,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_batch_events: int = Field(default=50, ge=1, le=1000)
     max_rejected_raw_bytes: int = Field(default=16 * 1024, ge=0)
-    commit_window_ms: float = Field(default=0.0, ge=0, le=1000)
     trust_proxy_headers: bool = False
 
     # Identity and click ids

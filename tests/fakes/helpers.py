@@ -69,7 +69,7 @@ def lead(n: int = 0, **changes: Any) -> LeadEvent:
 def enqueue(store: SqlStore, settings: Settings, events: list[LeadEvent]) -> list[LeadEvent]:
     """Store events with the deliveries the router picks, as the collector does."""
     router = Router(settings)
-    store.write_intake([Accepted(event=e, destinations=router.destinations_for(e)) for e in events])
+    store.write_intake([Accepted.of(e, router.destinations_for(e)) for e in events])
     return events
 
 

@@ -25,6 +25,7 @@ class Backend(Protocol):
     serial_pk: str  # an auto-incrementing integer primary key column definition
     real: str  # the floating-point column type
     skip_locked: str  # appended to the claim sub-select (row locking where the database has it)
+    commits_on_loop: bool  # a commit never waits on a disk flush or the network (see intake.py)
 
     def connect(self) -> Any: ...
 
@@ -37,15 +38,27 @@ class Backend(Protocol):
     def stop(self) -> None: ...
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Accepted:
-    event: LeadEvent
-    destinations: Sequence[str]
-    body: str = ""  # the event as JSON; serialized here unless the caller already did
+    """An accepted event as intake stores it: its row, not its LeadEvent object graph.
 
-    def __post_init__(self) -> None:
-        if not self.body:
-            self.body = self.event.model_dump_json()
+    A request holds only this while it waits for its commit: the fewer objects
+    kept alive across that wait, the more of the process's memory stays in cache.
+    """
+
+    id: str
+    dialect: str
+    name: str
+    visitor_id: str | None
+    received_at: float
+    body: str  # the LeadEvent as JSON
+    destinations: Sequence[str]
+
+    @classmethod
+    def of(cls, event: LeadEvent, destinations: Sequence[str]) -> Accepted:
+        return cls(
+            event.id, event.dialect, event.name, event.visitor_id, event.received_at, event.model_dump_json(), destinations
+        )
 
 
 @dataclass
@@ -216,38 +229,31 @@ class SqlStore:
     def write_intake(self, items: Sequence[Intake]) -> list[bool]:
         """Store a group of items in ONE transaction; per item, False means a duplicate event id.
 
-        A handful of multi-row statements per group, not one per row: the sqlite3
-        driver releases the GIL at every statement step, and every release costs the
-        event loop thread a GIL round-trip while requests are being answered.
+        A handful of multi-row statements per group, not one per row. The events
+        INSERT skips ids already stored and RETURNs the ids it did insert, so a
+        duplicate costs no extra query and an id stored at the same moment by
+        another process is simply a duplicate here.
         """
         now = time.time()
-        flags: list[bool] = []
-        seen: set[str] = set()
+        events: list[Accepted] = []
+        rejections: list[Rejected] = []
+        first: set[str] = set()
+        for item in items:
+            if isinstance(item, Rejected):
+                rejections.append(item)
+            elif item.id not in first:  # a repeat inside the group is a duplicate of its first
+                first.add(item.id)
+                events.append(item)
+        inserted: set[str] = set()
         with self._transaction():
-            ids = [item.event.id for item in items if isinstance(item, Accepted)]
-            stored = self._existing_ids(ids)
-            events: list[Accepted] = []
-            rejections: list[Rejected] = []
-            for item in items:
-                if isinstance(item, Rejected):
-                    rejections.append(item)
-                    flags.append(True)
-                elif item.event.id in stored or item.event.id in seen:
-                    flags.append(False)
-                else:
-                    seen.add(item.event.id)
-                    events.append(item)
-                    flags.append(True)
             for chunk in chunks(events, 500):
                 cur = self._insert_many(
                     "events (id, dialect, name, visitor_id, received_at, body)",
-                    [(a.event.id, a.event.dialect, a.event.name, a.event.visitor_id, a.event.received_at, a.body) for a in chunk],
-                    " ON CONFLICT (id) DO NOTHING",
+                    [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body) for a in chunk],
+                    " ON CONFLICT (id) DO NOTHING RETURNING id",
                 )
-                if cur.rowcount != len(chunk):
-                    # Another process inserted one of these ids since we looked: let the caller retry.
-                    raise DuplicateRace("an event id was stored concurrently; retry the group")
-            deliveries = [(a.event.id, d, now, now, now) for a in events for d in a.destinations]
+                inserted.update(row[0] for row in cur.fetchall())
+            deliveries = [(a.id, d, now, now, now) for a in events if a.id in inserted for d in a.destinations]
             for chunk in chunks(deliveries, 500):
                 self._insert_many("deliveries (event_id, destination, next_attempt_at, created_at, updated_at)", chunk)
             for chunk in chunks(rejections, 500):
@@ -258,15 +264,14 @@ class SqlStore:
                         for r in chunk
                     ],
                 )
+        flags: list[bool] = []
+        for item in items:
+            if isinstance(item, Rejected):
+                flags.append(True)
+            else:
+                flags.append(item.id in inserted)
+                inserted.discard(item.id)  # the first of several with one id takes the flag
         return flags
-
-    def _existing_ids(self, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(ids, 500):
-            placeholders = ", ".join("?" * len(chunk))
-            rows = self._run(f"SELECT id FROM events WHERE id IN ({placeholders})", chunk).fetchall()
-            found.update(r[0] for r in rows)
-        return found
 
     def _insert_many(self, target: str, rows: Sequence[tuple[Any, ...]], suffix: str = "") -> Any:
         """One INSERT statement for all `rows` (all of the same width)."""
@@ -529,10 +534,6 @@ class SqlStore:
     def _end_read(self) -> None:
         """End the implicit read transaction so readers never pin old snapshots."""
         self._conn().commit()
-
-
-class DuplicateRace(Exception):
-    """Two writers stored the same event id at once (possible only with several processes)."""
 
 
 class _Tx:

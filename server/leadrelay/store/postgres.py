@@ -10,6 +10,7 @@ class PostgresBackend:
     serial_pk = "BIGSERIAL PRIMARY KEY"
     real = "DOUBLE PRECISION"
     skip_locked = " FOR UPDATE SKIP LOCKED"  # concurrent workers never block on each other's claims
+    commits_on_loop = False  # a commit is a network round trip: the intake commits on its own thread
 
     def __init__(self, url: str) -> None:
         self.url = url

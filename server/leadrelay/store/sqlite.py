@@ -32,6 +32,12 @@ class SQLiteBackend:
         self._checkpointer: threading.Thread | None = None
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def commits_on_loop(self) -> bool:
+        """In WAL mode with synchronous NORMAL or OFF a commit does not wait for the disk: cheap enough
+        to run on the event loop. With FULL or EXTRA every commit waits for an fsync."""
+        return self.synchronous.upper() in ("NORMAL", "OFF")
+
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,114 @@
+"""Group commit: concurrent requests share commits, are answered only after them, and never fail each other."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import pytest
+
+from leadrelay.event import LeadEvent
+from leadrelay.intake import GroupCommitter, StoreUnavailable
+from leadrelay.store import Accepted, Intake, SqlStore
+from leadrelay.store.sqlite import SQLiteBackend
+
+
+class Spy:
+    """Records each commit the store is asked for: its size and the thread it ran on."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.commits: list[tuple[int, str]] = []
+        self._write = store.write_intake
+        store.write_intake = self.write_intake  # type: ignore[method-assign]
+
+    def write_intake(self, items: Sequence[Intake]) -> list[bool]:
+        self.commits.append((len(items), threading.current_thread().name))
+        return self._write(items)
+
+
+@pytest.fixture(params=["NORMAL", "FULL"], ids=["on-loop", "writer-thread"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    s = SqlStore(SQLiteBackend(str(tmp_path / "intake.db"), synchronous=request.param))
+    s.setup()
+    yield s
+    s.close()
+
+
+def accepted(event_id: str | None = None, destinations: Sequence[str] = ("dub",)) -> Accepted:
+    event = LeadEvent(id=event_id or uuid.uuid4().hex, name="leadGenerated", dialect="croct", received_at=time.time())
+    return Accepted.of(event, list(destinations))
+
+
+async def write_all(intake: GroupCommitter, batches: list[list[Intake]]) -> list[Any]:
+    intake.start()
+    try:
+        return await asyncio.gather(*(intake.write(b) for b in batches), return_exceptions=True)
+    finally:
+        intake.stop()
+
+
+def test_where_the_commit_runs_follows_the_backend(store: SqlStore) -> None:
+    spy = Spy(store)
+    intake = GroupCommitter(store)
+    asyncio.run(write_all(intake, [[accepted()]]))
+    thread = spy.commits[0][1]
+    if store.backend.synchronous == "NORMAL":  # type: ignore[attr-defined]
+        assert intake.on_loop and thread == threading.current_thread().name
+    else:
+        assert not intake.on_loop and thread == "leadrelay-intake"
+
+
+def test_concurrent_requests_share_commits_and_all_are_stored(store: SqlStore) -> None:
+    spy = Spy(store)
+    batches: list[list[Intake]] = [[accepted(), accepted()] for _ in range(50)]
+    results = asyncio.run(write_all(GroupCommitter(store), batches))
+    assert results == [[True, True]] * 50
+    assert store.count("events") == 100
+    assert store.count("deliveries") == 100
+    assert len(spy.commits) < 50  # grouped: fewer commits than requests
+    assert sum(size for size, _ in spy.commits) == 100
+
+
+def test_answers_come_after_the_commit(store: SqlStore) -> None:
+    item = accepted()
+
+    async def scenario() -> bool:
+        intake = GroupCommitter(store)
+        intake.start()
+        try:
+            await intake.write([item])
+            return store.get_event(item.id) is not None  # a fresh read sees it committed
+        finally:
+            intake.stop()
+
+    assert asyncio.run(scenario())
+
+
+def test_duplicates_across_requests_of_one_group(store: SqlStore) -> None:
+    same = uuid.uuid4().hex
+    results = asyncio.run(write_all(GroupCommitter(store), [[accepted(same)], [accepted(same)], [accepted()]]))
+    assert sorted(r[0] for r in results) == [False, True, True]
+    assert store.count("events") == 2
+
+
+def test_a_bad_request_does_not_fail_its_neighbours(store: SqlStore) -> None:
+    broken = accepted(destinations=["dub", "dub"])  # the same delivery twice breaks a constraint
+    batches: list[list[Intake]] = [[accepted()], [broken], [accepted()]]
+    results = asyncio.run(write_all(GroupCommitter(store), batches))
+    assert results[0] == [True] and results[2] == [True]
+    assert isinstance(results[1], StoreUnavailable)
+    assert store.get_event(broken.id) is None
+    assert store.count("events") == 2
+
+
+def test_commits_are_cut_at_max_items(store: SqlStore) -> None:
+    spy = Spy(store)
+    batches: list[list[Intake]] = [[accepted() for _ in range(3)] for _ in range(10)]
+    results = asyncio.run(write_all(GroupCommitter(store, max_items=7), batches))
+    assert results == [[True, True, True]] * 10
+    assert max(size for size, _ in spy.commits) <= 7
+    assert store.count("events") == 30
