@@ -285,7 +285,7 @@ def test_allowed_origin_gets_cors_headers_and_preflight(make_settings: Any) -> N
 def test_storage_failure_is_503_with_retry_after(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     store = store_of(client)
 
-    def broken(items: Any) -> Any:
+    def broken(items: Any, lock_wait_s: float | None = None) -> Any:
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "write_intake", broken)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 import uuid
@@ -25,9 +26,9 @@ class Spy:
         self._write = store.write_intake
         store.write_intake = self.write_intake  # type: ignore[method-assign]
 
-    def write_intake(self, items: Sequence[Intake]) -> list[bool]:
+    def write_intake(self, items: Sequence[Intake], lock_wait_s: float | None = None) -> list[bool]:
         self.commits.append((len(items), threading.current_thread().name))
-        return self._write(items)
+        return self._write(items, lock_wait_s)
 
 
 @pytest.fixture(params=["NORMAL", "FULL"], ids=["on-loop", "writer-thread"])
@@ -112,3 +113,36 @@ def test_commits_are_cut_at_max_items(store: SqlStore) -> None:
     assert results == [[True, True, True]] * 10
     assert max(size for size, _ in spy.commits) <= 7
     assert store.count("events") == 30
+
+
+def test_a_database_locked_by_another_process_does_not_stall_the_loop(tmp_path: Path) -> None:
+    path = str(tmp_path / "locked.db")
+    store = SqlStore(SQLiteBackend(path))
+    store.setup()
+    other = sqlite3.connect(path)  # another process's writer, e.g. `leadrelay replay`
+    other.execute("BEGIN IMMEDIATE")
+    item = accepted()
+
+    async def scenario() -> tuple[int, Any]:
+        intake = GroupCommitter(store)
+        intake.start()
+        try:
+            write = asyncio.create_task(intake.write([item]))
+            ticks = 0
+            while ticks < 20:  # the loop keeps turning while the write waits for the lock
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert not write.done()
+            other.commit()  # the other writer lets go
+            return ticks, await asyncio.wait_for(write, 10)
+        finally:
+            intake.stop()
+
+    try:
+        ticks, flags = asyncio.run(scenario())
+    finally:
+        other.close()
+    assert ticks == 20
+    assert flags == [True]
+    assert store.get_event(item.id) is not None
+    store.close()

@@ -13,6 +13,10 @@ A group's commit runs in one of two places, whichever costs the requests less:
 - on a writer thread otherwise (PostgreSQL, SQLite with synchronous=FULL), so
   the loop keeps answering while a commit waits; new items queue up meanwhile
   and go into the next commit together.
+
+On the loop, a commit waits at most LOOP_LOCK_WAIT_S for another process's
+write lock (a separate `leadrelay worker`, a `replay`); a group that would wait
+longer is handed to the writer thread, so a busy database never stalls the loop.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import queue
 import threading
 from typing import Callable, Iterator, Sequence
 
-from leadrelay.store import Intake, SqlStore
+from leadrelay.store import Intake, SqlStore, StoreBusy
 
 log = logging.getLogger("leadrelay.intake")
 
 _Job = tuple[Sequence[Intake], asyncio.AbstractEventLoop, "asyncio.Future[list[bool]]"]
 _STOP = object()
+LOOP_LOCK_WAIT_S = 0.05
 
 
 class StoreUnavailable(Exception):
@@ -46,8 +51,11 @@ class GroupCommitter:
 
     def start(self) -> None:
         if not self.on_loop:
-            self._thread = threading.Thread(target=self._run, name="leadrelay-intake", daemon=True)
-            self._thread.start()
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="leadrelay-intake", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         if self._pending:
@@ -74,7 +82,15 @@ class GroupCommitter:
     def _commit_pending(self) -> None:
         jobs, self._pending = self._pending, []
         for group in _groups(jobs, self.max_items):
-            self._commit(group, _settle)
+            self._commit(group, _settle, LOOP_LOCK_WAIT_S)
+
+    def _hand_to_thread(self, jobs: list[_Job]) -> None:
+        """Another writer holds the lock: the writer thread waits for it, not the loop."""
+        log.info("the database is busy: %d requests wait for it on the writer thread", len(jobs))
+        if self._thread is None:
+            self._start_thread()
+        for job in jobs:
+            self._queue.put(job)
 
     # -- on the writer thread ------------------------------------------------------
 
@@ -94,10 +110,15 @@ class GroupCommitter:
 
     # -- either --------------------------------------------------------------------
 
-    def _commit(self, jobs: list[_Job], settle: Callable[[list[_Job], list[object]], None]) -> None:
+    def _commit(
+        self, jobs: list[_Job], settle: Callable[[list[_Job], list[object]], None], lock_wait_s: float | None = None
+    ) -> None:
         items = [item for job in jobs for item in job[0]]
         try:
-            flags = self.store.write_intake(items)
+            flags = self.store.write_intake(items, lock_wait_s)
+        except StoreBusy:
+            self._hand_to_thread(jobs)
+            return
         except Exception:  # noqa: BLE001
             if len(jobs) == 1:
                 log.exception("commit of %d items failed", len(items))
@@ -105,7 +126,7 @@ class GroupCommitter:
                 return
             # One request must not fail its neighbours: commit each on its own.
             for job in jobs:
-                self._commit([job], settle)
+                self._commit([job], settle, lock_wait_s)
             return
         outcomes: list[object] = []
         offset = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from leadrelay.store.base import Accepted, Claim, DeliveryRow, Finish, Intake, Rejected, SqlStore
+from leadrelay.store.base import Accepted, Claim, DeliveryRow, Finish, Intake, Rejected, SqlStore, StoreBusy
 from leadrelay.store.postgres import PostgresBackend
 from leadrelay.store.sqlite import SQLiteBackend
 
@@ -21,4 +21,4 @@ def open_store(url: str) -> SqlStore:
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
 
-__all__ = ["Accepted", "Claim", "DeliveryRow", "Finish", "Intake", "Rejected", "SqlStore", "open_store"]
+__all__ = ["Accepted", "Claim", "DeliveryRow", "Finish", "Intake", "Rejected", "SqlStore", "StoreBusy", "open_store"]

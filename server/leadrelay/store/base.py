@@ -27,6 +27,12 @@ class Backend(Protocol):
     skip_locked: str  # appended to the claim sub-select (row locking where the database has it)
     commits_on_loop: bool  # a commit never waits on a disk flush or the network (see intake.py)
 
+    def set_lock_wait(self, conn: Any, seconds: float | None) -> None:
+        """How long `conn` waits for another connection's write lock (None: the connection's default)."""
+
+    def is_busy(self, exc: Exception) -> bool:
+        """Whether `exc` says another connection held the write lock for longer than the wait."""
+
     def connect(self) -> Any: ...
 
     def sql(self, query: str) -> str:
@@ -226,14 +232,29 @@ class SqlStore:
 
     # -- intake ----------------------------------------------------------------
 
-    def write_intake(self, items: Sequence[Intake]) -> list[bool]:
+    def write_intake(self, items: Sequence[Intake], lock_wait_s: float | None = None) -> list[bool]:
         """Store a group of items in ONE transaction; per item, False means a duplicate event id.
 
         A handful of multi-row statements per group, not one per row. The events
         INSERT skips ids already stored and RETURNs the ids it did insert, so a
         duplicate costs no extra query and an id stored at the same moment by
-        another process is simply a duplicate here.
+        another process is simply a duplicate here. With `lock_wait_s`, raises
+        StoreBusy (storing nothing) when another writer holds the lock longer.
         """
+        if lock_wait_s is None:
+            return self._write_intake(items)
+        conn = self._conn()
+        self.backend.set_lock_wait(conn, lock_wait_s)
+        try:
+            return self._write_intake(items)
+        except Exception as exc:
+            if self.backend.is_busy(exc):
+                raise StoreBusy("another writer holds the database's write lock") from exc
+            raise
+        finally:
+            self.backend.set_lock_wait(conn, None)
+
+    def _write_intake(self, items: Sequence[Intake]) -> list[bool]:
         now = time.time()
         events: list[Accepted] = []
         rejections: list[Rejected] = []
@@ -534,6 +555,10 @@ class SqlStore:
     def _end_read(self) -> None:
         """End the implicit read transaction so readers never pin old snapshots."""
         self._conn().commit()
+
+
+class StoreBusy(Exception):
+    """Another connection held the write lock for longer than the caller was willing to wait."""
 
 
 class _Tx:

@@ -20,6 +20,12 @@ class PostgresBackend:
 
         return psycopg.connect(self.url, autocommit=False)
 
+    def set_lock_wait(self, conn: Any, seconds: float | None) -> None:
+        """Unused: PostgreSQL commits run on the intake thread, which may wait."""
+
+    def is_busy(self, exc: Exception) -> bool:
+        return False
+
     def sql(self, query: str) -> str:
         return query.replace("?", "%s")
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 log = logging.getLogger("leadrelay.store")
 
+LOCK_WAIT_S = 30.0  # how long a connection waits for another's write lock before giving up
+
 
 class SQLiteBackend:
     name = "sqlite"
@@ -39,12 +41,21 @@ class SQLiteBackend:
         return self.synchronous.upper() in ("NORMAL", "OFF")
 
     def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
+
+    def set_lock_wait(self, conn: sqlite3.Connection, seconds: float | None) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int((LOCK_WAIT_S if seconds is None else seconds) * 1000)}")
+
+    def is_busy(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode in (
+            sqlite3.SQLITE_BUSY,
+            sqlite3.SQLITE_LOCKED,
+        )
 
     def sql(self, query: str) -> str:
         return query
@@ -63,7 +74,7 @@ class SQLiteBackend:
             self._checkpointer = None
 
     def _checkpoint_loop(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, check_same_thread=False)
         try:
             while not self._stop.wait(self.checkpoint_interval_s):
                 try:
