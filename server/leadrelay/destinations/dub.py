@@ -40,8 +40,15 @@ def customer_fields(event: LeadEvent) -> dict[str, str | None]:
     }
 
 
-def quantity_of(event: LeadEvent) -> int | None:
-    return event.quantity if event.quantity is not None and 1 <= event.quantity <= 100 else None
+def optional_fields(event: LeadEvent) -> dict[str, Any]:
+    """eventQuantity (1-100) and metadata, each only when the event has one the vendor takes."""
+    fields: dict[str, Any] = {}
+    if event.quantity is not None and 1 <= event.quantity <= 100:
+        fields["eventQuantity"] = event.quantity
+    metadata = metadata_of(event)
+    if metadata is not None:
+        fields["metadata"] = metadata
+    return fields
 
 
 class TrackLeadDestination(Destination):
@@ -92,11 +99,6 @@ class DubDestination(TrackLeadDestination):
             "customerExternalId": customer_id(event),
             **customer_fields(event),
             "mode": mode,
+            **optional_fields(event),
         }
-        quantity = quantity_of(event)
-        if quantity is not None:
-            body["eventQuantity"] = quantity
-        metadata = metadata_of(event)
-        if metadata is not None:
-            body["metadata"] = metadata
         return Outgoing(url=self.url, json=body, headers=self.headers)

@@ -6,7 +6,7 @@ from typing import Any
 
 from leadrelay.config import Settings
 from leadrelay.destinations.base import Outgoing, Undeliverable, customer_id
-from leadrelay.destinations.dub import TrackLeadDestination, customer_fields, metadata_of, quantity_of
+from leadrelay.destinations.dub import TrackLeadDestination, customer_fields, optional_fields
 from leadrelay.event import LeadEvent
 
 MODES = ("async", "wait")
@@ -45,10 +45,5 @@ class PimmsDestination(TrackLeadDestination):
             "mode": mode,
         }
         body.update({k: v for k, v in customer_fields(event).items() if v is not None})
-        quantity = quantity_of(event)
-        if quantity is not None:
-            body["eventQuantity"] = quantity
-        metadata = metadata_of(event)
-        if metadata is not None:
-            body["metadata"] = metadata
+        body.update(optional_fields(event))
         return Outgoing(url=self.url, json=body, headers=self.headers)
