@@ -144,6 +144,17 @@ def test_dub_leaves_out_values_dub_would_reject(all_on: Settings) -> None:
     assert send(FakeDub(credential=DUB_KEY), DubDestination(all_on), event).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "cls, fake", [(DubDestination, FakeDub(credential=DUB_KEY)), (PimmsDestination, FakePimms(credential=PIMMS_KEY))]
+)
+def test_event_quantity_goes_along_only_within_1_to_100(all_on: Settings, cls: Any, fake: Any) -> None:
+    event = croct_lead()
+    for quantity, sent in ((3, 3), (100, 100), (None, None), (0, None), (250, None)):
+        event.quantity = quantity
+        assert cls(all_on).prepare(event).json.get("eventQuantity") == sent
+        assert send(fake, cls(all_on), event).status_code == 200
+
+
 def test_deferred_attribution_only_when_configured(make_settings: Any) -> None:
     event = croct_lead()
     event.click_ids.dub = None
