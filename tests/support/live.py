@@ -21,11 +21,16 @@ class LiveServer:
 
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.app = app
-        self.port = port or free_port()
+        # Bind here and hand uvicorn the socket: picking a free port and binding it
+        # later races every other connection on the machine for that port.
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port or 0))
+        self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def start(self) -> LiveServer:
         self.thread.start()
@@ -39,6 +44,7 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
     def __enter__(self) -> LiveServer:
         return self.start()
