@@ -103,6 +103,43 @@ def test_rejected_event_names_path_and_rule_and_is_kept_with_its_errors(client: 
     assert store_of(client).count("events") == 0
 
 
+def test_a_lone_surrogate_rejects_its_event_only_and_is_kept_escaped(client: TestClient) -> None:
+    """JavaScript can cut a string inside an emoji: "\ud83d" is not Unicode, so it cannot be stored or forwarded."""
+    cut = croct({"leadId": "L-1", "lead": {"firstName": "Ada \ud83d", "custom": {"\udc0a": 1}}})
+    whole = croct({"leadId": "L-2", "lead": {"firstName": "Ada \ud83d\udc0a"}})  # a pair: the crocodile emoji
+    hostile = {"id": "\udfff", "dialect": "croct\ud800", "type": "leadGenerated", "payload": {}}
+    body = json.dumps({"events": [cut, whole, hostile]})  # ensure_ascii: surrogates travel as \uXXXX escapes
+    response = post(client, body)
+
+    assert response.status_code == 200
+    first, second, third = response.json()["results"]
+    assert first["status"] == "rejected"
+    assert [(e["path"], e["rule"]) for e in first["errors"]] == [
+        ("lead.firstName", "unicode"),
+        ("lead.custom.\\udc0a", "unicode"),
+    ]
+    assert "half of a surrogate pair" in first["errors"][0]["message"]
+    assert second["status"] == "accepted"
+    assert store_of(client).get_event(whole["id"]).customer.first_name == "Ada \U0001f40a"
+    assert third["id"] is None and third["status"] == "rejected"
+    assert {e["path"] for e in third["errors"]} == {"id", "dialect"}
+    kept = {r["event_id"]: r for r in store_of(client).list_rejections()}
+    assert json.loads(kept[cut["id"]]["raw"])["payload"]["lead"]["firstName"] == "Ada \ud83d"
+    assert kept[None]["dialect"] is None
+
+
+def test_a_rejected_event_answers_at_most_20_errors(client: TestClient) -> None:
+    event = croct({f"unknown{i}": i for i in range(100)})
+    response = post(client, {"events": [event]})
+    assert response.status_code == 422
+    errors = response.json()["results"][0]["errors"]
+    assert len(errors) == 20
+    assert errors[0] == {"path": "unknown0", "message": "unknown property", "rule": "extra_forbidden"}
+    assert errors[-1] == {"path": "(root)", "message": "and 81 more errors", "rule": "too_many_errors"}
+    [rejection] = store_of(client).list_rejections()
+    assert rejection["errors"] == errors
+
+
 def test_mixed_batch_answers_per_event_with_200(client: TestClient) -> None:
     good, bad = croct(), croct({"value": -1})
     response = post(client, {"events": [good, bad]})
@@ -170,6 +207,19 @@ def test_invalid_json_is_400_with_the_parser_position(client: TestClient) -> Non
     error = response.json()["error"]
     assert error["code"] == "invalid_json"
     assert "line 1 column 24" in error["message"]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_400(client: TestClient, constant: str) -> None:
+    event = croct({"leadId": "L-1"}, context={"url": "https://shop.example/"})
+    body = json.dumps({"events": [event]}).replace('"L-1"', constant)
+    response = post(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_json",
+        "message": f"invalid JSON: {constant} is not a JSON value (JSON.stringify sends null for it)",
+    }
+    assert store_of(client).count("events") == 0
 
 
 def test_body_not_utf8_is_400(client: TestClient) -> None:
@@ -285,7 +335,7 @@ def test_allowed_origin_gets_cors_headers_and_preflight(make_settings: Any) -> N
 def test_storage_failure_is_503_with_retry_after(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     store = store_of(client)
 
-    def broken(items: Any, lock_wait_s: float | None = None) -> Any:
+    def broken(items: Any) -> Any:
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "write_intake", broken)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -12,11 +13,11 @@ import pytest
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
 from leadrelay.destinations import DubDestination, PimmsDestination, ReshapeDestination, classify, classify_error
-from leadrelay.destinations.base import Destination, Undeliverable, json_length, redact, retry_after
+from leadrelay.destinations.base import Undeliverable, json_length, redact, retry_after
 from leadrelay.event import Address, ClickIds, Consent, Context, Customer, LeadEvent
 from leadrelay.routing import Router, enabled_destinations
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
-from tests.fakes.helpers import lead
+from tests.fakes.helpers import lead, send
 
 BASES = {
     "dub_base_url": "http://dub.test",
@@ -35,19 +36,6 @@ ALL = {
 @pytest.fixture
 def all_on(make_settings: Any) -> Settings:
     return make_settings(**ALL)
-
-
-def send(fake: Any, destination: Destination, event: LeadEvent) -> httpx.Response:
-    """What the fake vendor answers to the request the destination prepares."""
-    out = destination.prepare(event)
-    path = httpx.URL(out.url)
-    transport = httpx.ASGITransport(app=fake)
-
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=transport, base_url="http://vendor.test") as client:
-            return await client.post(path.raw_path.decode(), json=out.json, headers=out.headers)
-
-    return asyncio.run(go())
 
 
 def croct_lead() -> LeadEvent:
@@ -172,7 +160,7 @@ def test_deferred_attribution_only_when_configured(make_settings: Any) -> None:
     with_click = croct_lead()
     with_click.customer.external_id = "user_7"
     assert send(fake, DubDestination(deferred), with_click).status_code == 200
-    answer = send(fake, DubDestination(deferred), event.model_copy(update={"name": "leadGenerated"}))
+    answer = send(fake, DubDestination(deferred), replace(event, name="leadGenerated"))
     assert answer.status_code == 200 and answer.json()["click"]["id"] == "dubClick_1"
 
 
@@ -218,7 +206,7 @@ def test_pimms_needs_its_click_id_and_only_async_or_wait(make_settings: Any) -> 
     assert "pimms" not in Router(s).destinations_for(event)
     with pytest.raises(Undeliverable):
         PimmsDestination(s).prepare(event)
-    pimms_event = croct_lead().model_copy(update={"dialect": "pimms", "name": "Sign up", "mode": "deferred"})
+    pimms_event = replace(croct_lead(), dialect="pimms", name="Sign up", mode="deferred")
     assert PimmsDestination(s).prepare(pimms_event).json["mode"] == "async"
 
 
@@ -263,7 +251,7 @@ def test_reshape_body_and_headers(all_on: Settings) -> None:
 
 
 def test_reshape_event_id_falls_back_to_the_event_id_and_value_currency_are_filled(all_on: Settings) -> None:
-    event = croct_lead().model_copy(update={"source_id": None, "value": None, "currency": None})
+    event = replace(croct_lead(), source_id=None, value=None, currency=None)
     body = ReshapeDestination(all_on).prepare(event).json
     assert body["event"] == {"name": "lead_created", "id": "evt-1", "value": 0, "currency": "USD", "properties": {"form": "signup"}}
 
@@ -286,6 +274,27 @@ def test_reshape_events_keep_their_name_and_unlisted_fields(all_on: Settings) ->
     body = ReshapeDestination(all_on).prepare(event).json
     assert body["event"]["name"] == "lead_qualified"
     assert body["user"] == {"id": "LEAD_789", "orders_total_value": 1234.99, "new_customer": True}
+    fake = FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT)
+    assert send(fake, ReshapeDestination(all_on), event).status_code == 200
+
+
+def test_reshape_leaves_out_emails_and_phones_it_would_refuse(all_on: Settings) -> None:
+    """Croct takes any 1-254 characters as an email and any 1-30 as a phone; Reshape wants addresses and E.164."""
+    lead = croct_lead()
+    lead.customer.emails = ["0", "carol@croct.com"]
+    lead.customer.phones = ["555-1234", "+15555983800", "a" * 64]  # the last one: a SHA-256 hex digest
+    body = ReshapeDestination(all_on).prepare(lead).json
+    assert body["user"]["email"] == ["carol@croct.com"]
+    assert body["user"]["phone"] == ["+15555983800", "a" * 64]
+    fake = FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT)
+    assert send(fake, ReshapeDestination(all_on), lead).status_code == 200
+
+
+def test_a_reshape_events_empty_email_list_is_not_forwarded(all_on: Settings) -> None:
+    raw = {"event": {"name": "lead_created"}, "user": {"email": [], "phone": "+40712345678"}}
+    event = LeadEvent(id="evt-e", name="lead_created", dialect="reshape", customer=Customer(phones=["+40712345678"]), raw=raw)
+    body = ReshapeDestination(all_on).prepare(event).json
+    assert body["user"] == {"phone": ["+40712345678"]}
     fake = FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT)
     assert send(fake, ReshapeDestination(all_on), event).status_code == 200
 
@@ -313,10 +322,10 @@ def test_a_destination_without_credentials_is_off(make_settings: Any, capsys: py
 def test_routing_defaults_for_a_site_with_one_vendor(make_settings: Any) -> None:
     dub_only = Router(make_settings(dub_api_key=DUB_KEY))
     assert dub_only.destinations_for(croct_lead()) == ["dub"]
-    assert dub_only.destinations_for(reshape_event("lead_created").model_copy(update={"click_ids": ClickIds(dub="c")})) == ["dub"]
+    assert dub_only.destinations_for(replace(reshape_event("lead_created"), click_ids=ClickIds(dub="c"))) == ["dub"]
     # A disqualified lead is not a Dub conversion.
-    assert dub_only.destinations_for(reshape_event("lead_disqualified").model_copy(update={"click_ids": ClickIds(dub="c")})) == []
-    assert dub_only.destinations_for(croct_lead().model_copy(update={"click_ids": ClickIds()})) == []
+    assert dub_only.destinations_for(replace(reshape_event("lead_disqualified"), click_ids=ClickIds(dub="c"))) == []
+    assert dub_only.destinations_for(replace(croct_lead(), click_ids=ClickIds())) == []
 
     reshape_only = Router(make_settings(reshape_base_url="http://r.test", reshape_script_id=RESHAPE_SCRIPT, reshape_access_token="t"))
     assert reshape_only.destinations_for(croct_lead()) == ["reshape"]
@@ -334,7 +343,7 @@ def test_routing_is_configuration(make_settings: Any) -> None:
     assert DubDestination(s).prepare(croct_lead()).json["eventName"] == "leadGenerated"
     assert ReshapeDestination(s).prepare(croct_lead()).json["event"]["name"] == "lead_qualified"
     # Events in a vendor's own dialect always go to it.
-    pimms_event = croct_lead().model_copy(update={"dialect": "pimms", "name": "Free trial"})
+    pimms_event = replace(croct_lead(), dialect="pimms", name="Free trial")
     assert "pimms" in router.destinations_for(pimms_event)
 
 
@@ -357,6 +366,13 @@ def test_classification(all_on: Settings, status: int, verdict: str) -> None:
     assert outcome.unhealthy == (status in (401, 403))
     if status >= 400:
         assert outcome.error == f"HTTP {status} x: the vendor's words"
+
+
+def test_a_vendors_long_explanation_is_kept_short(all_on: Settings) -> None:
+    outcome = classify(DubDestination(all_on), answer(400, {"error": {"code": "bad_request", "message": "why " * 1000}}))
+    assert outcome.error is not None
+    assert outcome.error.startswith("HTTP 400 bad_request: why why")
+    assert len(outcome.error) == len("HTTP 400 ") + 500
 
 
 def test_transport_errors_are_retried() -> None:

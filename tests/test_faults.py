@@ -8,22 +8,12 @@ import pytest
 
 from leadrelay.config import Settings
 from leadrelay.store import SqlStore
-from leadrelay.worker import Worker
 from tests.fakes import Fault, Vendors
-from tests.fakes.helpers import delivery_settings, enqueue, lead, settled, store, vendors, wait_for  # noqa: F401
+from tests.fakes.helpers import deliver_all, delivery_settings, enqueue, lead, store, vendors  # noqa: F401
 from tests.support.live import free_port
 
 Make = Callable[..., Settings]
 DUB_ONLY = {"pimms_api_key": None, "reshape_access_token": None}
-
-
-async def run(settings: Settings, store: SqlStore) -> None:
-    worker = Worker(settings, store)
-    await worker.start()
-    try:
-        await wait_for(lambda: settled(store), what="every delivery to settle")
-    finally:
-        await worker.stop()
 
 
 def dub_row(store: SqlStore):  # type: ignore[no-untyped-def]
@@ -42,7 +32,7 @@ async def test_transient_faults_are_retried_until_delivered(
     s = delivery_settings(**DUB_ONLY, delivery_timeout_s=0.5)
     vendors.dub.script(fault, fault)
     [event] = enqueue(store, s, [lead(1)])
-    await run(s, store)
+    await deliver_all(s, store)
     row = dub_row(store)
     assert (row.state, row.attempts, row.last_status, row.last_error) == ("delivered", 3, 200, None)
     assert row.response["click"]["id"] == event.click_ids.dub
@@ -53,7 +43,7 @@ async def test_429_waits_as_long_as_retry_after_says(store: SqlStore, delivery_s
     s = delivery_settings(**DUB_ONLY)
     vendors.dub.script(Fault.error(429, retry_after=1))
     enqueue(store, s, [lead(1)])
-    await run(s, store)
+    await deliver_all(s, store)
     assert dub_row(store).state == "delivered"
     first, second = vendors.dub.requests
     assert first.status == 429 and second.status == 200
@@ -67,7 +57,7 @@ async def test_other_4xx_are_dead_at_once_with_the_vendors_message(
     s = delivery_settings(**DUB_ONLY)
     vendors.dub.script(Fault.error(status))
     enqueue(store, s, [lead(1)])
-    await run(s, store)
+    await deliver_all(s, store)
     row = dub_row(store)
     assert (row.state, row.attempts, row.last_status) == ("dead", 1, status)
     assert row.last_error == f"HTTP {status} {code}: injected fault"
@@ -79,7 +69,7 @@ async def test_a_request_the_vendor_rejects_is_dead_with_its_reason(store: SqlSt
     s = delivery_settings(**DUB_ONLY)
     vendors.dub.known_clicks = set()
     enqueue(store, s, [lead(1)])
-    await run(s, store)
+    await deliver_all(s, store)
     row = dub_row(store)
     assert (row.state, row.attempts, row.last_status) == ("dead", 1, 404)
     assert row.last_error.startswith("HTTP 404 not_found: Click not found for clickId: dubclick1")
@@ -90,7 +80,7 @@ async def test_gives_up_after_max_attempts_and_the_window(store: SqlStore, deliv
     s = delivery_settings(**DUB_ONLY, max_attempts=4, retry_window_s=0.001)
     vendors.dub.outage = Fault.error(503)
     enqueue(store, s, [lead(1)])
-    await run(s, store)
+    await deliver_all(s, store)
     row = dub_row(store)
     assert (row.state, row.attempts, row.last_status) == ("dead", 4, 503)
     assert row.last_error.startswith("gave up after 4 attempts")
@@ -101,7 +91,7 @@ async def test_attempts_alone_do_not_give_up_while_the_window_is_open(store: Sql
     s = delivery_settings(**DUB_ONLY, max_attempts=2, retry_window_s=1.0)
     vendors.dub.outage = Fault.error(500)
     enqueue(store, s, [lead(1)])
-    await run(s, store)
+    await deliver_all(s, store)
     row = dub_row(store)
     assert row.state == "dead"
     assert row.attempts > 2
@@ -110,7 +100,7 @@ async def test_attempts_alone_do_not_give_up_while_the_window_is_open(store: Sql
 async def test_connection_refused_is_retried_then_dead(store: SqlStore, delivery_settings: Make) -> None:
     s = delivery_settings(**DUB_ONLY, dub_base_url=f"http://127.0.0.1:{free_port()}", max_attempts=3, retry_window_s=0.001)
     enqueue(store, s, [lead(1)])
-    await run(s, store)
+    await deliver_all(s, store)
     row = dub_row(store)
     assert (row.state, row.attempts, row.last_status) == ("dead", 3, None)
     assert "connection error" in row.last_error
@@ -121,13 +111,13 @@ async def test_a_replay_after_the_vendor_recovers_delivers(store: SqlStore, deli
     vendors.dub.outage = Fault.error(500)
     vendors.reshape.outage = Fault.drop()
     events = enqueue(store, s, [lead(i) for i in range(5)])
-    await run(s, store)
+    await deliver_all(s, store)
     counts = store.delivery_counts()
     assert counts["dub"] == {"dead": 5} and counts["reshape"] == {"dead": 5} and counts["pimms"] == {"delivered": 5}
     vendors.dub.outage = vendors.reshape.outage = None
     assert store.replay(destination="dub") == 5
     assert store.replay(destination="reshape") == 5
-    await run(s, store)
+    await deliver_all(s, store)
     assert store.delivery_counts() == {name: {"delivered": 5} for name in ("dub", "pimms", "reshape")}
     assert sorted(b["customerExternalId"] for b in vendors.dub.accepted) == sorted(e.customer.email for e in events)
     assert len(vendors.pimms.requests) == 5  # delivered ones were not sent again

@@ -145,3 +145,22 @@ def test_collected_events_carry_the_visitor_and_click_ids_of_the_request(make_se
         event = client.app.state.service.store.get_event("e-1")  # type: ignore[attr-defined]
     assert event.visitor_id == visitor
     assert event.click_ids.dub == "clk_9"
+
+
+@pytest.mark.parametrize(
+    ("trust", "forwarded", "ip"),
+    [
+        (True, "203.0.113.7, 10.0.0.1", "203.0.113.7"),  # the client, then the proxies it went through
+        (True, "2001:db8::7", "2001:db8::7"),
+        (True, "unknown", None),  # what some proxies write: not an address, so no vendor is sent it
+        (True, "203.0.113.7:443", "203.0.113.7"),  # some proxies add the port
+        (True, "[2001:db8::7]:443", "2001:db8::7"),
+        (False, "203.0.113.7", None),  # an untrusted header is ignored (the test client's own host is no IP)
+    ],
+)
+def test_the_visitor_ip_is_an_address_or_nothing(make_settings: Any, trust: bool, forwarded: str, ip: str | None) -> None:
+    body = {"events": [{"id": "ip-1", "dialect": "croct", "type": "leadGenerated", "payload": {"leadId": "x"}}]}
+    with client_for(make_settings, trust_proxy_headers=trust) as client:
+        assert client.post("/lr/e", json=body, headers={"X-Forwarded-For": forwarded}).status_code == 200
+        event = client.app.state.service.store.get_event("ip-1")  # type: ignore[attr-defined]
+    assert event.context.ip == ip

@@ -26,9 +26,9 @@ class Spy:
         self._write = store.write_intake
         store.write_intake = self.write_intake  # type: ignore[method-assign]
 
-    def write_intake(self, items: Sequence[Intake], lock_wait_s: float | None = None) -> list[bool]:
+    def write_intake(self, items: Sequence[Intake]) -> list[bool]:
         self.commits.append((len(items), threading.current_thread().name))
-        return self._write(items, lock_wait_s)
+        return self._write(items)
 
 
 @pytest.fixture(params=["NORMAL", "FULL"], ids=["on-loop", "writer-thread"])

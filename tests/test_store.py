@@ -77,6 +77,22 @@ def test_rejections_keep_errors_and_raw(store: SqlStore) -> None:
     assert row["raw"] == '{"lead":{}}'
 
 
+def test_text_with_nul_characters_is_stored_on_either_database(store: SqlStore) -> None:
+    """JSON strings may hold NUL; PostgreSQL text may not: text columns keep U+FFFD, stored JSON keeps it exactly."""
+    named = LeadEvent(id=uuid.uuid4().hex, name="lead\x00created", dialect="reshape", raw={"note": "a\x00b"})
+    errors = [FieldError(path="id", message="must match", rule="string_pattern_mismatch")]
+    store.write_intake([Accepted.of(named, ["dub"]), Rejected(event_id="x\x00", dialect="croct", errors=errors, raw="{}")])
+    assert store.get_event(named.id).raw == {"note": "a\x00b"}
+    [claim] = store.claim("w", limit=10, lease_s=10)
+    assert store.finish(claim, "w", "dead", 400, "the vendor said \x00")
+    [row] = store.list_deliveries(event_id=named.id)
+    [rejection] = store.list_rejections()
+    if store.backend.name == "postgresql":
+        assert row.last_error == "the vendor said \ufffd" and rejection["event_id"] == "x\ufffd"
+    else:
+        assert row.last_error == "the vendor said \x00" and rejection["event_id"] == "x\x00"
+
+
 def test_claim_is_exclusive_until_the_lease_expires(store: SqlStore) -> None:
     e = event()
     store.write_intake([Accepted.of(e, ["dub"])])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
+import threading
 from typing import Any, Callable
 
 import pytest
@@ -13,19 +16,9 @@ from leadrelay.store import SqlStore
 from leadrelay.worker import Worker, backoff
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Fault, Vendors
 from tests.support.postgres import needs_postgres, postgres_schema_url
-from tests.fakes.helpers import delivery_settings, enqueue, lead, settled, states, store, vendors, wait_for  # noqa: F401
+from tests.fakes.helpers import deliver_all, delivery_settings, enqueue, lead, settled, states, store, vendors, wait_for  # noqa: F401
 
 Make = Callable[..., Settings]
-
-
-async def deliver_all(settings: Settings, store: SqlStore, **kwargs: Any) -> Worker:
-    worker = Worker(settings, store, **kwargs)
-    await worker.start()
-    try:
-        await wait_for(lambda: settled(store), what="every delivery to settle")
-    finally:
-        await worker.stop()
-    return worker
 
 
 async def test_every_event_reaches_every_vendor_once(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
@@ -276,3 +269,49 @@ def test_an_accepted_event_wakes_the_worker_in_the_same_process(delivery_setting
             clock.sleep(0.05)
     assert vendors.dub.count == 1
     assert vendors.dub.accepted[0]["clickId"] == "dubclickwake"
+
+
+async def test_a_database_locked_by_another_process_does_not_stall_the_worker_loop(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer (a `replay`, a second worker) holds SQLite's lock: the worker's claim waits in a thread.
+
+    Inline on the loop it would wait there for the whole busy timeout, and every
+    request of the process with it (set to 5 s here so a regression fails fast).
+    """
+    monkeypatch.setattr("leadrelay.store.sqlite.LOCK_WAIT_S", 5.0)
+    claims: list[tuple[str, str]] = []
+    claim = store.claim
+
+    def spy(*args: Any) -> Any:
+        try:
+            result = claim(*args)
+        except Exception as exc:
+            claims.append((threading.current_thread().name, type(exc).__name__))
+            raise
+        claims.append((threading.current_thread().name, "claimed"))
+        return result
+
+    store.claim = spy  # type: ignore[method-assign]
+    s = delivery_settings(delivery_poll_s=60)
+    worker = Worker(s, store)
+    await worker.start()  # an empty outbox: the first claim finds nothing
+    try:
+        enqueue(store, s, [lead(1)])
+        other = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            claims.clear()
+            worker.wake()
+            for _ in range(20):  # the loop keeps turning while the claim waits for the lock
+                await asyncio.sleep(0.01)
+            assert vendors.dub.count == 0
+        finally:
+            other.commit()
+            other.close()
+        await wait_for(lambda: settled(store), what="the delivery once the lock is free")
+    finally:
+        await worker.stop()
+    assert claims[0] == ("MainThread", "OperationalError")  # "database is locked", after the loop's short wait
+    assert claims[1][0] != "MainThread" and claims[1][1] == "claimed"
+    assert vendors.dub.count == 1

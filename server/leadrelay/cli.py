@@ -12,6 +12,7 @@ from typing import Sequence
 from pydantic import ValidationError
 
 from leadrelay.config import Settings, load_settings
+from leadrelay.event import dump_event
 from leadrelay.routing import enabled_destinations
 
 
@@ -59,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     store = _store(args)
     for event in store.list_events(args.limit):
-        print(event.model_dump_json(exclude={"raw"}) if not args.raw else event.model_dump_json())
+        print(dump_event(event, raw=args.raw))
     return 0
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, NoReturn
 
 from pydantic import ValidationError
 from pydantic_core import to_json
@@ -25,6 +26,9 @@ from leadrelay.store import Accepted, Intake, Rejected
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
 MAX_DEPTH = 32  # objects and lists inside a payload; vendors' own rules nest far less
+MAX_EVENT_ERRORS = 20  # per rejected event: a hostile body must not turn 64 KB into megabytes of answer
+SURROGATE = re.compile("[\ud800-\udfff]")
+UNICODE_MESSAGE = "must be valid Unicode: it holds half of a surrogate pair (a string cut inside an emoji?)"
 
 
 class BodyTooLarge(Exception):
@@ -116,7 +120,7 @@ class Collector:
         die here, so a request waiting for its commit holds only its rows and its answer.
         """
         try:
-            document = json.loads(body)
+            document = json.loads(body, parse_constant=_not_json)
         except UnicodeDecodeError as exc:
             return error_response(400, "invalid_json", f"the body is not UTF-8: {exc.reason} at byte {exc.start}")
         except json.JSONDecodeError as exc:
@@ -142,6 +146,8 @@ class Collector:
             click_ids=self.identity.click_ids(request),
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
             may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
+            # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
+            may_hold_surrogates=b"\\ud" in body or b"\\uD" in body,
         )
         now = time.time()
         results: list[Result] = []
@@ -155,6 +161,12 @@ class Collector:
     def _judge(self, raw: Any, facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
         """One event's verdict and what to store for it."""
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        if facts.may_hold_surrogates:
+            # Text that is not Unicode can be neither stored nor forwarded: the event is rejected, not its neighbours.
+            broken = list(lone_surrogates(raw))
+            if broken:
+                errors = [FieldError(path=path, message=UNICODE_MESSAGE, rule="unicode") for path in broken]
+                return self._reject(raw_id, raw, errors, now)
         try:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
@@ -179,7 +191,14 @@ class Collector:
         self, event_id: str | None, raw: Any, errors: list[FieldError], now: float
     ) -> tuple[Result, Intake]:
         dialect = raw.get("dialect") if isinstance(raw, dict) and isinstance(raw.get("dialect"), str) else None
-        text = json.dumps(raw, ensure_ascii=False)[: self.settings.max_rejected_raw_bytes]
+        # Neither answered nor stored when not Unicode; the raw text keeps such a character as its escape.
+        event_id = None if event_id is not None and SURROGATE.search(event_id) else event_id
+        dialect = None if dialect is not None and SURROGATE.search(dialect) else dialect
+        text = _escaped(json.dumps(raw, ensure_ascii=False))[: self.settings.max_rejected_raw_bytes]
+        if len(errors) > MAX_EVENT_ERRORS:
+            more = len(errors) - MAX_EVENT_ERRORS + 1
+            errors = errors[: MAX_EVENT_ERRORS - 1]
+            errors.append(FieldError(path="(root)", message=f"and {more} more errors", rule="too_many_errors"))
         item = Rejected(event_id=event_id, dialect=dialect, errors=errors, raw=text, received_at=now)
         result: Result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
@@ -210,6 +229,7 @@ class RequestFacts:
     ip: str | None
     click_ids: ClickIds
     may_nest_deeply: bool
+    may_hold_surrogates: bool
 
 
 def nesting_depth(value: Any) -> int:
@@ -228,6 +248,43 @@ def nesting_depth(value: Any) -> int:
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
     return deepest
+
+
+def lone_surrogates(raw: Any) -> Iterator[str]:
+    """The path of every key and string of an event that holds a lone UTF-16 surrogate, in document order.
+
+    Paths inside the payload are relative to it, as the dialects' own errors are.
+    """
+    if isinstance(raw, dict) and isinstance(raw.get("payload"), dict):
+        stack = [(value, "" if key == "payload" else _escaped(key)) for key, value in raw.items()]
+    else:
+        stack = [(raw, "")]
+    stack.reverse()  # popped from the end: the first child comes out first
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if SURROGATE.search(value):
+                yield path or "(root)"
+        elif isinstance(value, dict):
+            children = []
+            for key, child in value.items():
+                child_path = f"{path}.{_escaped(key)}" if path else _escaped(key)
+                if SURROGATE.search(key):
+                    yield child_path
+                children.append((child, child_path))
+            stack.extend(reversed(children))
+        elif isinstance(value, list):
+            stack.extend(reversed([(child, f"{path}[{i}]") for i, child in enumerate(value)]))
+
+
+def _escaped(text: str) -> str:
+    """`text` with each lone surrogate written as its escape (\\ud800): valid UTF-8, and in JSON the same character."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _not_json(constant: str) -> NoReturn:
+    """Python's parser takes NaN and Infinity; JSON has neither, and no vendor would take them."""
+    raise ValueError(f"{constant} is not a JSON value (JSON.stringify sends null for it)")
 
 
 def _batch_events(document: Any) -> list[Any] | str:

@@ -122,11 +122,16 @@ class Identity:
         return False
 
     def client_ip(self, request: Request) -> str | None:
+        """The visitor's IP address, or None when what the request says is not one (vendors refuse it)."""
+        ip = request.client.host if request.client else None
         if self.settings.trust_proxy_headers:
             forwarded = request.headers.get("x-forwarded-for")
             if forwarded:
-                return forwarded.split(",", 1)[0].strip()
-        return request.client.host if request.client else None
+                ip = forwarded.split(",", 1)[0].strip()
+        if ip is None or _is_ip(ip):
+            return ip
+        host = _hostname(ip)  # some proxies add the port: 203.0.113.7:443, [2001:db8::7]:443
+        return host if _is_ip(host) else None
 
 
 @functools.lru_cache(maxsize=256)

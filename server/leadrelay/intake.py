@@ -115,7 +115,11 @@ class GroupCommitter:
     ) -> None:
         items = [item for job in jobs for item in job[0]]
         try:
-            flags = self.store.write_intake(items, lock_wait_s)
+            if lock_wait_s is None:
+                flags = self.store.write_intake(items)
+            else:
+                with self.store.lock_wait(lock_wait_s):
+                    flags = self.store.write_intake(items)
         except StoreBusy:
             self._hand_to_thread(jobs)
             return

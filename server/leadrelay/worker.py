@@ -30,7 +30,8 @@ from leadrelay import destinations as registry
 from leadrelay.config import Settings
 from leadrelay.destinations import Destination, Outcome, Undeliverable, classify, classify_error
 from leadrelay.destinations.base import redact
-from leadrelay.store import Claim, Finish, SqlStore
+from leadrelay.intake import LOOP_LOCK_WAIT_S
+from leadrelay.store import Claim, Finish, SqlStore, StoreBusy
 
 log = logging.getLogger("leadrelay.worker")
 
@@ -117,7 +118,7 @@ class Worker:
         self._stopping = False
         if self._client is None:
             self._client = new_client(self.settings, len(self.destinations))
-        await self._in_thread(self.store.clear_health)
+        await self._store_call(self.store.clear_health)
         for name, destination in self.destinations.items():
             lane = Lane(destination, self.settings.delivery_concurrency)
             lane.senders = [asyncio.create_task(self._send_loop(lane)) for _ in range(lane.concurrency)]
@@ -180,7 +181,7 @@ class Worker:
                     continue
                 limit = min(lane.room, s.delivery_batch_size)
                 try:
-                    claims = await self._in_thread(self.store.claim, self.id, limit, s.delivery_lease_s, [name])
+                    claims = await self._store_call(self.store.claim, self.id, limit, s.delivery_lease_s, [name])
                 except Exception:  # noqa: BLE001 - the store is down: try again at the next poll
                     log.exception("claiming deliveries for %s failed", name)
                     claims = []
@@ -292,7 +293,7 @@ class Worker:
         health = self._health_changes(attempts)
         for wait in (0.1, 0.5, 2.0, 5.0, None):
             try:
-                await self._in_thread(self._write, attempts, stale, health)
+                await self._store_call(self._write, attempts, stale, health)
                 return
             except Exception:  # noqa: BLE001 - unrecorded claims expire and are sent again
                 log.exception("recording %d delivery outcomes failed", len(attempts))
@@ -322,14 +323,20 @@ class Worker:
         for name, finish in health.items():
             self.store.set_health(name, bool(finish.healthy), finish.status, finish.error)
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _store_call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store call: inline when the backend's commits are local and cheap (SQLite), else in a thread.
 
         SQLite's few milliseconds of local work cost less on the loop than in a thread:
         there, every row the driver steps through hands the GIL back and forth with the
-        loop that is sending requests (a claim of 100 rows stalled for tens of ms)."""
+        loop that is sending requests (a claim of 100 rows stalled for tens of ms).
+        Inline, a call waits at most LOOP_LOCK_WAIT_S for another process's write lock
+        (a `replay`, a separate worker); a longer wait happens in a thread, as intake's does."""
         if self.store.backend.commits_on_loop:
-            return fn(*args)
+            try:
+                with self.store.lock_wait(LOOP_LOCK_WAIT_S):
+                    return fn(*args)
+            except StoreBusy:
+                log.info("the database is busy: %s waits for it in a thread", getattr(fn, "__name__", fn))
         return await asyncio.to_thread(fn, *args)
 
 

@@ -112,6 +112,29 @@ def test_events_are_flushed_when_the_visitor_navigates_away(page: Page, site: Si
     assert all(e.context.url == url for e in site.events())
 
 
+def test_an_event_waiting_for_its_retry_is_sent_when_the_page_is_hidden(page: Page, site: Site) -> None:
+    """A tab put in the background may never run its timers again: what waits for a retry goes at once."""
+    page.clock.install()
+    page.goto(site.add("hidden", page_html()))
+    loaded(page)
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)  # from here on, no timer fires unless we say so
+    site.stop()
+    page.evaluate("(lead) => { croct.track('leadGenerated', lead); }", LEAD)
+    with page.expect_event("requestfailed"):
+        page.clock.run_for(10)  # the first attempt, which fails: the retry waits for a timer
+    site.restart()
+    assert len(stored_queue(page)) == 1 and site.events() == []  # still queued, nothing stored
+
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }"""
+    )
+    [event] = site.wait_for_events(1)
+    assert event.source_id == "L-7"
+
+
 def test_a_full_queue_drops_the_oldest_and_says_so_in_debug_mode(context: BrowserContext, site: Site) -> None:
     page = context.new_page()
     messages: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -93,7 +94,7 @@ def test_repaired_seed_payload_maps_to_the_lead_event() -> None:
     assert (c.birth_date, c.gender, c.job_title) == ("2000-08-31", "female", "Head of Marketing")
     assert (c.avatar, c.company, c.company_url) == ("http://croct.com/carol.png", "Croct", "http://croct.com")
     assert c.address is not None
-    assert c.address.model_dump() == {
+    assert asdict(c.address) == {
         "street": "123 Some Street",
         "district": "Kings Oak",
         "city": "San Francisco",
@@ -313,6 +314,29 @@ def test_invalid_properties_are_rejected(payload: dict[str, Any], path: str, mes
 
     assert set(errors) == {path}
     assert message in errors[path].message
+
+
+def test_a_null_does_not_hide_the_other_broken_rules_of_its_object() -> None:
+    errors = reject_all(
+        "croct",
+        {
+            "leadId": None,
+            "currency": "c" * 11,
+            **lead(firstName=None, lastName="l" * 51, address={"city": None, "state": "CA"}),
+        },
+        "leadGenerated",
+    )
+    assert [(e.path, e.rule) for e in errors] == [
+        ("leadId", "null"),
+        ("currency", "length"),
+        ("lead.firstName", "null"),
+        ("lead.lastName", "length"),
+        ("lead.address.city", "null"),
+        ("lead.address.state", "extra_forbidden"),
+    ]
+    by_path = {e.path: e.message for e in errors}
+    assert by_path["currency"] == "must be between 1 and 10 characters long"
+    assert by_path["lead.address.state"] == "unknown property"
 
 
 def test_exact_messages_read_well() -> None:

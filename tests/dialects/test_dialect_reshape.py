@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -64,7 +65,7 @@ def test_complete_seed_example_maps_to_the_lead_event() -> None:
     assert c.emails == ["sarah.johnson@example.com"]
     assert c.phones == ["+1555987654"]
     assert c.address is not None
-    assert c.address.model_dump() == {
+    assert asdict(c.address) == {
         "street": "456 Corporate Plaza, Floor 15",
         "district": None,
         "city": "New York",
@@ -310,7 +311,7 @@ def test_mapping_normalizes_lists_and_reads_both_ip_spellings() -> None:
     assert event.context.ip == "2001:db8::1"
     assert event.context.url == "https://a.example/x"
     assert event.consent is not None
-    assert event.consent.model_dump() == {"analytics": True, "personalization": None, "marketing": False}
+    assert asdict(event.consent) == {"analytics": True, "personalization": None, "marketing": False}
     assert event.cookies == {"_ga": "GA1"}
     assert (event.value, event.currency, event.source_id, event.exchange_rate) == (500.0, "USD", "Q1", 1.0)
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable, Iterator
 
+import httpx
 import pytest
 
 from leadrelay.config import Settings
+from leadrelay.destinations import Destination
 from leadrelay.event import ClickIds, Context, Customer, LeadEvent
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, SqlStore, open_store
+from leadrelay.worker import Worker
 from tests.fakes import Vendors
 
 FAST = {
@@ -63,7 +67,7 @@ def lead(n: int = 0, **changes: Any) -> LeadEvent:
         context=Context(url="https://shop.example/thanks", user_agent="Mozilla/5.0 test", ip="203.0.113.7"),
         received_at=time.time(),
     )
-    return event.model_copy(update=changes)
+    return replace(event, **changes)
 
 
 def enqueue(store: SqlStore, settings: Settings, events: list[LeadEvent]) -> list[LeadEvent]:
@@ -92,3 +96,27 @@ def settled(store: SqlStore) -> bool:
 
 def states(store: SqlStore) -> dict[str, dict[str, int]]:
     return store.delivery_counts()
+
+
+async def deliver_all(settings: Settings, store: SqlStore, **kwargs: Any) -> Worker:
+    """Run a worker until no delivery is pending, then stop it; the worker, for its counters."""
+    worker = Worker(settings, store, **kwargs)
+    await worker.start()
+    try:
+        await wait_for(lambda: settled(store), what="every delivery to settle")
+    finally:
+        await worker.stop()
+    return worker
+
+
+def send(fake: Any, destination: Destination, event: LeadEvent) -> httpx.Response:
+    """What the fake vendor answers to the request the destination prepares, sent as the worker sends it."""
+    out = destination.prepare(event)
+    path = httpx.URL(out.url)
+    transport = httpx.ASGITransport(app=fake)
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://vendor.test") as client:
+            return await client.post(path.raw_path.decode(), json=out.json, headers=out.headers)
+
+    return asyncio.run(go())

@@ -22,6 +22,7 @@ from leadrelay.event import LeadEvent
 Verdict = Literal["delivered", "retry", "dead"]
 
 MAX_KEPT_CHARS = 4000  # the longest vendor answer (as text) kept with a delivery
+MAX_ERROR_CHARS = 500  # the longest vendor explanation kept as a delivery's last error
 WILDCARD = "*"
 
 
@@ -93,19 +94,21 @@ class Destination:
         raise NotImplementedError
 
     def error_message(self, response: httpx.Response) -> str:
-        """The vendor's own explanation of an error answer."""
+        """The vendor's own explanation of an error answer, at most MAX_ERROR_CHARS long."""
         body = _json_or_none(response)
+        message = None
         if isinstance(body, dict):
             err = body.get("error")
             if isinstance(err, dict) and isinstance(err.get("message"), str):
                 code = err.get("code")
-                return f"{code}: {err['message']}" if isinstance(code, str) else err["message"]
-            if isinstance(err, str):
-                return err
-            if isinstance(body.get("message"), str):
-                return body["message"]
-        text = response.text.strip()
-        return text[:500] if text else response.reason_phrase or "no message"
+                message = f"{code}: {err['message']}" if isinstance(code, str) else err["message"]
+            elif isinstance(err, str):
+                message = err
+            elif isinstance(body.get("message"), str):
+                message = body["message"]
+        if message is None:
+            message = response.text.strip() or response.reason_phrase or "no message"
+        return message[:MAX_ERROR_CHARS]
 
     def keep(self, response: httpx.Response) -> Any:
         """What of a 2xx answer is stored with the delivery: its JSON body (or text), size-capped."""

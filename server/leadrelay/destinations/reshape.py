@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import Any, Callable
+
+from pydantic_core import PydanticCustomError
 
 from leadrelay.config import Settings
 from leadrelay.destinations.base import Destination, Outgoing, Undeliverable
+from leadrelay.dialects.common import email_or_sha256, phone_or_sha256
 from leadrelay.event import LeadEvent
 from leadrelay.identity import CLICK_COOKIES
 
-SECTIONS = ("event", "context", "user")
+MAPPED = {
+    "event": {"name", "id", "value", "currency", "exchange_rate", "properties"},
+    "context": {"url", "page_type", "environment", "data_source", "user_agent", "override_ip", "overide_ip"}
+    | {"landing_url", "referring_url"},
+    "user": {"id", "email", "phone", "first_name", "last_name", "country", "region", "city", "street"}
+    | {"postal_code", "properties"},
+}
+"""The keys of each section that leadrelay builds from its canonical event; Reshape's other keys pass through."""
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +72,7 @@ class ReshapeDestination(Destination):
         if cookies:
             body["cookies"] = cookies
         if event.consent is not None:
-            consent = _compact(event.consent.model_dump())
+            consent = _compact(asdict(event.consent))
             if consent:
                 body["consent"] = consent
         if event.dialect == "reshape":
@@ -115,8 +126,8 @@ class ReshapeDestination(Destination):
         return _compact(
             {
                 "id": c.external_id,
-                "email": list(c.emails),
-                "phone": list(c.phones),
+                "email": [e for e in c.emails if _reshape_takes(email_or_sha256, e)],
+                "phone": [p for p in c.phones if _reshape_takes(phone_or_sha256, p)],
                 "first_name": c.first_name,
                 "last_name": c.last_name,
                 "country": address.country if address else None,
@@ -129,13 +140,29 @@ class ReshapeDestination(Destination):
         )
 
 
+def _reshape_takes(rule: Callable[[str], str], value: str) -> bool:
+    """Whether `value` passes the Reshape dialect's own rule for user.email or user.phone.
+
+    Other dialects' rules are looser (a Croct phone is any 1-30 characters): such a
+    value is left out, so the rest of the lead still reaches Reshape.
+    """
+    try:
+        rule(value)
+    except PydanticCustomError:
+        return False
+    return True
+
+
 def _keep_unlisted(body: dict[str, Any], raw: dict[str, Any]) -> None:
-    """A Reshape event keeps what leadrelay has no canonical field for (user.orders_total_value, ...)."""
-    for section in SECTIONS:
+    """A Reshape event keeps what leadrelay has no canonical field for (user.orders_total_value, ...).
+
+    A mapped key is never copied back, even when leadrelay left it out (an empty email list).
+    """
+    for section, mapped in MAPPED.items():
         given = raw.get(section)
         if not isinstance(given, dict):
             continue
         target = body.setdefault(section, {})
         for key, value in given.items():
-            if key not in target and key != "overide_ip" and value is not None:
+            if key not in mapped and key not in target and value is not None:
                 target[key] = value

@@ -12,8 +12,18 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from leadrelay.dialects.base import DialectError
 from leadrelay.dialects.common import js_length, length, real_date, url, validate
@@ -45,23 +55,30 @@ class _Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _not_null(cls, data: Any) -> Any:
-        """One check per object rather than one call per property (this runs on every beacon)."""
-        if isinstance(data, dict) and None in data.values():
-            problems = [
-                InitErrorDetails(
-                    type=PydanticCustomError("null", "must not be null: leave the property out instead"),
-                    loc=(key,),
-                    input=None,
-                )
-                for key, value in data.items()
-                if value is None and key in cls.model_fields
-            ]
-            if problems:
-                raise ValidationError.from_exception_data(cls.__name__, problems)
-        return data
+    def _not_null(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Nulls are reported with every other broken rule of the object, in one check per object
+        rather than one call per property (this runs on every beacon)."""
+        if not isinstance(data, dict) or None not in data.values():
+            return handler(data)
+        nulls = [key for key, value in data.items() if value is None and key in cls.model_fields]
+        if not nulls:
+            return handler(data)
+        problems = [_problem("null", "must not be null: leave the property out instead", (key,), None) for key in nulls]
+        try:
+            handler({key: value for key, value in data.items() if key not in nulls})
+        except ValidationError as exc:
+            problems.extend(_again(err) for err in exc.errors(include_url=False))
+        order = {key: i for i, key in enumerate(data)}
+        problems.sort(key=lambda problem: order.get(problem["loc"][0], len(order)) if problem["loc"] else -1)
+        raise ValidationError.from_exception_data(cls.__name__, problems)
+
+
+def _again(err: ErrorDetails) -> InitErrorDetails:
+    """An error of a validation, to be raised again with others (its type, message and context kept)."""
+    context = err.get("ctx")
+    return InitErrorDetails(type=PydanticCustomError(err["type"], err["msg"], context), loc=err["loc"], input=err["input"])
 
 
 class LeadAddress(_Strict):

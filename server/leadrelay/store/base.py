@@ -8,13 +8,14 @@ thread: every thread gets its own connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-from leadrelay.event import LeadEvent
+from leadrelay.event import LeadEvent, dump_event, load_event
 from leadrelay.protocol import FieldError
 
 SCHEMA_VERSION = 1
@@ -37,6 +38,9 @@ class Backend(Protocol):
 
     def sql(self, query: str) -> str:
         """Adapt a query written with '?' placeholders to the driver's paramstyle."""
+
+    def params(self, values: Sequence[Any]) -> Sequence[Any]:
+        """Adapt a query's parameters to what the database can store (PostgreSQL text cannot hold NUL)."""
 
     def start(self) -> None:
         """Start background maintenance, if the database needs any."""
@@ -63,7 +67,7 @@ class Accepted:
     @classmethod
     def of(cls, event: LeadEvent, destinations: Sequence[str]) -> Accepted:
         return cls(
-            event.id, event.dialect, event.name, event.visitor_id, event.received_at, event.model_dump_json(), destinations
+            event.id, event.dialect, event.name, event.visitor_id, event.received_at, dump_event(event), destinations
         )
 
 
@@ -194,11 +198,29 @@ class SqlStore:
 
     def _run(self, query: str, params: Sequence[Any] = ()) -> Any:
         cur = self._conn().cursor()
-        cur.execute(self.backend.sql(query), params)
+        cur.execute(self.backend.sql(query), self.backend.params(params))
         return cur
 
     def _transaction(self) -> "_Tx":
         return _Tx(self._conn())
+
+    @contextlib.contextmanager
+    def lock_wait(self, seconds: float) -> Iterator[None]:
+        """Store calls made inside wait at most `seconds` for another writer's lock, then raise StoreBusy.
+
+        The call that raised has been rolled back, so it can be made again where a
+        longer wait harms no one (a thread rather than the event loop).
+        """
+        conn = self._conn()
+        self.backend.set_lock_wait(conn, seconds)
+        try:
+            yield
+        except Exception as exc:
+            if self.backend.is_busy(exc):
+                raise StoreBusy("another writer holds the database's write lock") from exc
+            raise
+        finally:
+            self.backend.set_lock_wait(conn, None)
 
     def close(self) -> None:
         self.backend.stop()
@@ -232,29 +254,15 @@ class SqlStore:
 
     # -- intake ----------------------------------------------------------------
 
-    def write_intake(self, items: Sequence[Intake], lock_wait_s: float | None = None) -> list[bool]:
+    def write_intake(self, items: Sequence[Intake]) -> list[bool]:
         """Store a group of items in ONE transaction; per item, False means a duplicate event id.
 
         A handful of multi-row statements per group, not one per row. The events
         INSERT skips ids already stored and RETURNs the ids it did insert, so a
         duplicate costs no extra query and an id stored at the same moment by
-        another process is simply a duplicate here. With `lock_wait_s`, raises
+        another process is simply a duplicate here. Inside `lock_wait`, raises
         StoreBusy (storing nothing) when another writer holds the lock longer.
         """
-        if lock_wait_s is None:
-            return self._write_intake(items)
-        conn = self._conn()
-        self.backend.set_lock_wait(conn, lock_wait_s)
-        try:
-            return self._write_intake(items)
-        except Exception as exc:
-            if self.backend.is_busy(exc):
-                raise StoreBusy("another writer holds the database's write lock") from exc
-            raise
-        finally:
-            self.backend.set_lock_wait(conn, None)
-
-    def _write_intake(self, items: Sequence[Intake]) -> list[bool]:
         now = time.time()
         events: list[Accepted] = []
         rejections: list[Rejected] = []
@@ -305,12 +313,12 @@ class SqlStore:
     def get_event(self, event_id: str) -> LeadEvent | None:
         row = self._run("SELECT body FROM events WHERE id = ?", (event_id,)).fetchone()
         self._end_read()
-        return LeadEvent.model_validate_json(row[0]) if row else None
+        return load_event(row[0]) if row else None
 
     def list_events(self, limit: int = 100) -> list[LeadEvent]:
         rows = self._run("SELECT body FROM events ORDER BY received_at DESC LIMIT ?", (limit,)).fetchall()
         self._end_read()
-        return [LeadEvent.model_validate_json(r[0]) for r in rows]
+        return [load_event(r[0]) for r in rows]
 
     def list_rejections(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._run(
@@ -411,7 +419,7 @@ class SqlStore:
                 destination=r[2],
                 attempts=r[3],
                 first_attempt_at=r[4],
-                event=LeadEvent.model_validate_json(bodies[r[1]]),
+                event=load_event(bodies[r[1]]),
             )
             for r in rows
         ]
@@ -485,7 +493,7 @@ class SqlStore:
                     " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
                     " WHERE id = ? AND claimed_by = ? AND state = 'pending'"
                 ),
-                rows,
+                [self.backend.params(row) for row in rows],
             )
             return int(cur.rowcount)
 

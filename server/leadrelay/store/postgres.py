@@ -1,8 +1,14 @@
-"""PostgreSQL backend: the scale-out store. Same schema and queries as SQLite."""
+"""PostgreSQL backend: the scale-out store. Same schema and queries as SQLite.
+
+PostgreSQL text cannot hold a NUL character, which JSON strings can: in a text
+column (an event's name, a rejected event's id, a vendor's error message) it is
+stored as U+FFFD, the replacement character. Stored JSON (event bodies, raw
+rejections, answers) writes it as the escape \u0000 and keeps it exactly.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 
 class PostgresBackend:
@@ -28,6 +34,9 @@ class PostgresBackend:
 
     def sql(self, query: str) -> str:
         return query.replace("?", "%s")
+
+    def params(self, values: Sequence[Any]) -> Sequence[Any]:
+        return [v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in values]
 
     def start(self) -> None:
         """Nothing runs in the background for PostgreSQL."""

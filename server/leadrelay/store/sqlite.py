@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any, Sequence
 
 log = logging.getLogger("leadrelay.store")
 
@@ -59,6 +60,9 @@ class SQLiteBackend:
 
     def sql(self, query: str) -> str:
         return query
+
+    def params(self, values: Sequence[Any]) -> Sequence[Any]:
+        return values
 
     def start(self) -> None:
         """Start the background checkpointer (idempotent)."""

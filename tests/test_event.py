@@ -1,0 +1,50 @@
+"""The canonical event's stored form: what dump_event writes, load_event reads back, rows of earlier versions too."""
+
+from __future__ import annotations
+
+from leadrelay.event import Address, ClickIds, Consent, Context, Customer, LeadEvent, dump_event, load_event
+
+# A row's body as leadrelay wrote it when LeadEvent was a pydantic model (before 2cc3216).
+EARLIER_ROW = (
+    '{"id":"ev-1","name":"leadGenerated","dialect":"croct","value":100.0,"currency":"USD","exchange_rate":null,'
+    '"source_id":"lead-1","customer":{"external_id":null,"first_name":"Carol","last_name":null,'
+    '"emails":["carol@croct.com"],"phones":[],"avatar":null,"address":{"street":null,"district":null,'
+    '"city":"San Francisco","region":null,"country":null,"postal_code":null},"company":null,"company_url":null,'
+    '"job_title":null,"birth_date":null,"gender":null,"custom":{"plan":"pro"}},"click_ids":{"dub":"c1","pimms":null},'
+    '"visitor_id":"v1","context":{"url":"https://example.com/","referrer":null,"landing_url":null,"page_type":null,'
+    '"environment":null,"data_source":null,"user_agent":null,"ip":null},"consent":{"analytics":null,'
+    '"personalization":null,"marketing":true},"cookies":{},"properties":{},"mode":null,"quantity":null,'
+    '"raw":{"leadId":"lead-1"},"received_at":1700000000.5}'
+)
+
+EVENT = LeadEvent(
+    id="ev-1",
+    name="leadGenerated",
+    dialect="croct",
+    value=100.0,
+    currency="USD",
+    source_id="lead-1",
+    customer=Customer(
+        first_name="Carol", emails=["carol@croct.com"], address=Address(city="San Francisco"), custom={"plan": "pro"}
+    ),
+    click_ids=ClickIds(dub="c1"),
+    visitor_id="v1",
+    context=Context(url="https://example.com/"),
+    consent=Consent(marketing=True),
+    raw={"leadId": "lead-1"},
+    received_at=1700000000.5,
+)
+
+
+def test_rows_of_earlier_versions_load_unchanged() -> None:
+    assert load_event(EARLIER_ROW) == EVENT
+
+
+def test_dump_writes_what_earlier_versions_wrote() -> None:
+    assert dump_event(EVENT) == EARLIER_ROW
+
+
+def test_dump_without_raw_leaves_the_vendor_payload_out() -> None:
+    shown = dump_event(EVENT, raw=False)
+    assert '"raw"' not in shown and '"leadId"' not in shown
+    assert '"first_name":"Carol"' in shown
