@@ -14,10 +14,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from leadrelay.config import Settings
-from leadrelay.dialects import DialectError, configured_dialects
+from leadrelay.dialects import Dialect, DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.errors import error_response
 from leadrelay.event import ClickIds, LeadEvent
+from leadrelay.fastpath import FastPath
 from leadrelay.identity import Identity, Visitor
 from leadrelay.intake import GroupCommitter
 from leadrelay.protocol import Envelope, FieldError, Result
@@ -71,6 +72,7 @@ class Collector:
         self.router = router
         self.identity = identity
         self.dialects = configured_dialects(settings.croct_event_types)
+        self.fast = FastPath(self.dialects, settings.max_batch_events)
         self.on_deliveries: Callable[[], None] | None = None  # the worker's wake-up, when it runs here
 
     async def collect(self, request: Request) -> Response:
@@ -119,6 +121,33 @@ class Collector:
         Not part of `collect` on purpose: the parsed body and the events' object graphs
         die here, so a request waiting for its commit holds only its rows and its answer.
         """
+        parsed = self._parse_batch(body)
+        if isinstance(parsed, Response):
+            return parsed
+        document, events = parsed
+        visitor = self.identity.visitor(request)
+        facts = RequestFacts(
+            user_agent=request.headers.get("user-agent"),
+            ip=self.identity.client_ip(request),
+            click_ids=self.identity.click_ids(request),
+            # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
+            may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
+            # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
+            may_hold_surrogates=b"\\ud" in body or b"\\uD" in body,
+        )
+        now = time.time()
+        # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
+        judge = self._judge_checked if self.fast.takes(document, body) else self._judge
+        results: list[Result] = []
+        items: list[Intake] = []
+        for raw in events:
+            result, item = judge(raw, facts, visitor.id, now)
+            results.append(result)
+            items.append(item)
+        return results, items, visitor
+
+    def _parse_batch(self, body: bytes) -> tuple[Any, list[Any]] | Response:
+        """The parsed body and its list of events, or the error answer for a malformed batch."""
         try:
             document = json.loads(body, parse_constant=_not_json)
         except UnicodeDecodeError as exc:
@@ -136,27 +165,13 @@ class Collector:
             return error_response(400, "bad_request", events)
         limit = self.settings.max_batch_events
         if len(events) > limit:
-            return error_response(
-                413, "batch_too_large", f"the batch has {len(events)} events; at most {limit} are accepted"
-            )
-        visitor = self.identity.visitor(request)
-        facts = RequestFacts(
-            user_agent=request.headers.get("user-agent"),
-            ip=self.identity.client_ip(request),
-            click_ids=self.identity.click_ids(request),
-            # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
-            may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
-            # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
-            may_hold_surrogates=b"\\ud" in body or b"\\uD" in body,
-        )
-        now = time.time()
-        results: list[Result] = []
-        items: list[Intake] = []
-        for raw in events:
-            result, item = self._judge(raw, facts, visitor.id, now)
-            results.append(result)
-            items.append(item)
-        return results, items, visitor
+            return error_response(413, "batch_too_large", f"the batch has {len(events)} events; at most {limit} are accepted")
+        return document, events
+
+    def _judge_checked(self, raw: dict[str, Any], facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
+        """The verdict of an event the fast path took: accepted."""
+        dialect = self.fast.dialects[raw["dialect"]]
+        return self._accept(dialect, dialect.event_of(raw), raw, facts, visitor_id, now)
 
     def _judge(self, raw: Any, facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
         """One event's verdict and what to store for it."""
@@ -179,9 +194,15 @@ class Collector:
             event = dialect.parse(envelope)
         except DialectError as exc:
             return self._reject(envelope.id, raw, exc.errors, now)
-        self._enrich(event, envelope, facts, visitor_id, now)
+        return self._accept(dialect, event, raw, facts, visitor_id, now)
+
+    def _accept(
+        self, dialect: Dialect, event: LeadEvent, raw: dict[str, Any], facts: RequestFacts, visitor_id: str, now: float
+    ) -> tuple[Result, Intake]:
+        """The verdict and row of an event its dialect accepted; `raw` is its envelope, valid."""
+        self._enrich(event, raw.get("context"), raw.get("click_ids"), facts, visitor_id, now)
         item = Accepted.of(event, self.router.destinations_for(event))
-        result: Result = {"id": envelope.id, "status": "accepted"}
+        result: Result = {"id": event.id, "status": "accepted"}
         answer = dialect.answer(event)
         if answer is not None:
             result["event"] = answer
@@ -203,22 +224,30 @@ class Collector:
         result: Result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
 
-    def _enrich(self, event: LeadEvent, envelope: Envelope, facts: RequestFacts, visitor_id: str, now: float) -> None:
-        """Add what only the server knows: when, from where, which visitor and which clicks."""
+    def _enrich(
+        self,
+        event: LeadEvent,
+        page: dict[str, str | None] | None,
+        sent: dict[str, str | None] | None,
+        facts: RequestFacts,
+        visitor_id: str,
+        now: float,
+    ) -> None:
+        """Add what only the server knows (when, from where, which visitor), the page the envelope
+        names and the clicks it or the cookies name; `page` and `sent` are its valid context and click_ids."""
         event.received_at = now
         event.visitor_id = visitor_id
         ctx = event.context
-        page = envelope.context
-        if page is not None:
-            ctx.url = ctx.url or page.url
-            ctx.referrer = ctx.referrer or page.referrer
-            ctx.landing_url = ctx.landing_url or page.landing_url
+        if page:
+            ctx.url = ctx.url or page.get("url")
+            ctx.referrer = ctx.referrer or page.get("referrer")
+            ctx.landing_url = ctx.landing_url or page.get("landing_url")
         ctx.user_agent = ctx.user_agent or facts.user_agent
         ctx.ip = ctx.ip or facts.ip
-        sent = envelope.click_ids
+        sent = sent or {}
         clicks = event.click_ids
-        clicks.dub = clicks.dub or (sent and sent.dub) or facts.click_ids.dub
-        clicks.pimms = clicks.pimms or (sent and sent.pimms) or facts.click_ids.pimms
+        clicks.dub = clicks.dub or sent.get("dub") or facts.click_ids.dub
+        clicks.pimms = clicks.pimms or sent.get("pimms") or facts.click_ids.pimms
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,15 @@ does not verify is ignored and replaced.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hmac
 import ipaddress
 import os
 import re
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import Signer
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,9 +40,10 @@ class Visitor:
 class Identity:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # Derive the signing key once: itsdangerous would otherwise derive it again on every call.
-        derived = Signer(settings.signing_key, salt="leadrelay.visitor").derive_key()
-        self._signer = Signer(derived, key_derivation="none")
+        # The cookie is itsdangerous's Signer format (the id, ".", base64url HMAC-SHA1 under its
+        # derived key), signed here with OpenSSL's one-shot hmac.digest: Signer.sign goes through
+        # Python's pure-Python HMAC fallback, measured at a fifth of a fresh visitor's request.
+        self._key = Signer(settings.signing_key, salt="leadrelay.visitor").derive_key()
         self._random = b""
 
     # -- visitor ---------------------------------------------------------------
@@ -48,11 +51,13 @@ class Identity:
     def visitor(self, request: Request) -> Visitor:
         cookie = request.cookies.get(VISITOR_COOKIE)
         if cookie:
-            try:
-                return Visitor(id=self._signer.unsign(cookie).decode(), fresh=False)
-            except (BadSignature, UnicodeDecodeError):
-                pass
+            value, _, signature = cookie.rpartition(".")
+            if value and hmac.compare_digest(signature.encode(), self._signature(value)):
+                return Visitor(id=value, fresh=False)
         return Visitor(id=self._new_id(), fresh=True)
+
+    def _signature(self, value: str) -> bytes:
+        return base64.urlsafe_b64encode(hmac.digest(self._key, value.encode(), "sha1")).rstrip(b"=")
 
     def _new_id(self) -> str:
         """A random 128-bit id from os.urandom, drawn 256 ids at a time: one system call
@@ -64,7 +69,7 @@ class Identity:
 
     def remember(self, response: Response, request: Request, visitor: Visitor) -> None:
         if visitor.fresh:
-            value = self._signer.sign(visitor.id).decode()
+            value = f"{visitor.id}.{self._signature(visitor.id).decode()}"
             self._set_cookie(response, request, VISITOR_COOKIE, value, VISITOR_MAX_AGE, httponly=True)
 
     # -- click ids -------------------------------------------------------------
@@ -150,6 +155,7 @@ def _hostname(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+@functools.lru_cache(maxsize=1024)  # the same few addresses (a visitor's, a proxy's) come again and again
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))

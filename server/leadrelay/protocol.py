@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing_extensions import NotRequired, TypedDict
 
 DialectName = Literal["croct", "reshape", "dub", "pimms"]
 
@@ -62,3 +63,47 @@ class Result(TypedDict, total=False):
     status: Status
     errors: list[dict[str, str]]  # FieldErrors, when rejected
     event: dict[str, Any]  # the processed event, when the dialect has one (Croct)
+
+
+# -- Checked envelopes: the fast path's schema (see leadrelay.fastpath) -------------------
+
+CHECKED = ConfigDict(extra="forbid", strict=True)
+"""Known properties only, exact JSON types: a checked schema may be stricter than the exact rules, never looser."""
+
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
+Url4096 = Annotated[str, StringConstraints(max_length=4096)]
+ClickId = Annotated[str, StringConstraints(min_length=1, max_length=190)]
+
+
+class CheckedPageContext(TypedDict, total=False):
+    __pydantic_config__ = CHECKED  # type: ignore[misc]
+
+    url: Url4096 | None
+    referrer: Url4096 | None
+    landing_url: Url4096 | None
+
+
+class CheckedClickIds(TypedDict, total=False):
+    __pydantic_config__ = CHECKED  # type: ignore[misc]
+
+    dub: ClickId | None
+    pimms: ClickId | None
+
+
+DialectT = TypeVar("DialectT")
+TypeT = TypeVar("TypeT")
+PayloadT = TypeVar("PayloadT")
+
+
+class CheckedEnvelope(TypedDict, Generic[DialectT, TypeT, PayloadT]):
+    """An envelope as `Envelope` takes it, with a `type` and a payload its dialect checks in one pass."""
+
+    __pydantic_config__ = CHECKED  # type: ignore[misc]
+
+    id: EventId
+    dialect: DialectT
+    type: TypeT
+    payload: PayloadT
+    context: NotRequired[CheckedPageContext | None]
+    click_ids: NotRequired[CheckedClickIds | None]
+    ts: NotRequired[Annotated[int, Field(ge=0)] | None]

@@ -1,0 +1,65 @@
+"""The fast path: a parsed batch checked in one call to pydantic-core, when that is provably exact.
+
+The exact rules (leadrelay.dialects) run event by event, partly in Python, and give
+precise errors. Most beacons are valid, so the collector first hands the parsed batch
+to one compiled schema, the union of the dialects' checked envelopes, and when it
+passes, maps the events without validating them again. It is taken only when it
+cannot differ from the exact path:
+
+- the body holds no astral character (UTF-8 lead byte 0xF0-0xF4, or a \\uD8xx escape):
+  the schema counts code points, the vendors count UTF-16 code units, and the two
+  agree without one;
+- it holds no \\uDxxx escape at all, so no lone surrogate either;
+- every event passes its dialect's checked schema, which is never looser than its
+  exact rules (tests/test_fastpath.py holds the two against each other).
+
+Anything else, valid or not, goes the exact way, which writes the errors. The schema
+checks the very objects the exact path would see (the same parser made them); its
+output is not used, as it would order keys as the schema does, not as the client sent them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Union
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from leadrelay.dialects.base import CheckedDialect, Dialect
+
+ASTRAL_LEAD_BYTE = 0xF0
+
+
+def _no_astral_or_surrogate(body: bytes) -> bool:
+    if b"\\ud" in body or b"\\uD" in body:
+        return False
+    return body.isascii() or max(body) < ASTRAL_LEAD_BYTE
+
+
+class FastPath:
+    """Recognises batches of `{"events": [...]}` whose every event a checked dialect takes."""
+
+    def __init__(self, dialects: Mapping[str, Dialect], max_events: int) -> None:
+        self.dialects: dict[str, CheckedDialect] = {
+            name: dialect for name, dialect in dialects.items() if isinstance(dialect, CheckedDialect)
+        }
+        self._adapter: TypeAdapter[Any] | None = None
+        envelopes = tuple(dialect.checked for dialect in self.dialects.values())
+        if envelopes:
+            event = Annotated[Union[envelopes], Field(discriminator="dialect")]  # type: ignore[valid-type]
+            batch = TypedDict(  # type: ignore[operator]
+                "CheckedBatch", {"events": Annotated[list[event], Field(min_length=1, max_length=max_events)]}
+            )
+            batch.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)
+            self._adapter = TypeAdapter(batch)
+
+    def takes(self, document: Any, body: bytes) -> bool:
+        """Whether every event of `document` (parsed from `body`) is surely valid: no need for the exact path."""
+        if self._adapter is None or not _no_astral_or_surrogate(body):
+            return False
+        try:
+            self._adapter.validate_python(document)
+        except ValidationError:
+            return False
+        return True
