@@ -7,7 +7,8 @@ every one is a real insert, acknowledged only after its group commit on SQLite.
     .venv/bin/python bench/collect.py [--seconds 10] [--connections 64] [--rounds 3]
 
 Needs wrk (Debian: apt-get install wrk). Prints requests/s, p50 and p99 latency
-for both, and the ratio real/bare (target: >= 0.6, p99 <= 50 ms on 2 cores).
+and the server's CPU time per request for both, and the ratio real/bare
+(target: >= 0.6, p99 <= 50 ms on 2 cores).
 """
 
 from __future__ import annotations
@@ -135,8 +136,18 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str,
 APPS = (("bare starlette", ["bare_app:app"]), ("leadrelay collect", ["--factory", "leadrelay.app:create_app"]))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(app_arg: list[str], env: dict[str, str], tmpdir: Path, script: Path, args: argparse.Namespace) -> dict[str, float]:
-    """Start the app on a fresh database, warm it up, and measure it with wrk."""
+    """Start the app on a fresh database, warm it up, and measure it with wrk.
+
+    Also the server's CPU time per request: on a shared machine it varies far less
+    than requests/s, so it is the figure to compare when optimising.
+    """
     for stale in tmpdir.glob("bench.db*"):
         stale.unlink()
     port = free_port()
@@ -144,7 +155,10 @@ def measure(app_arg: list[str], env: dict[str, str], tmpdir: Path, script: Path,
     try:
         url = f"http://127.0.0.1:{port}/lr/e"
         run_wrk(url, script, args.warmup, args.connections)
-        return run_wrk(url, script, args.seconds, args.connections)
+        before = cpu_seconds(proc.pid)
+        figures = run_wrk(url, script, args.seconds, args.connections)
+        figures["cpu_us"] = (cpu_seconds(proc.pid) - before) / (figures["rps"] * args.seconds) * 1e6
+        return figures
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
@@ -182,7 +196,8 @@ def main() -> None:
                 results[name] = measure(app_arg, env, tmpdir, script, args)
                 r = results[name]
                 print(
-                    f"{name:18} {r['rps']:9.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   non-2xx {r['errors']:.0f}"
+                    f"{name:18} {r['rps']:9.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   "
+                    f"server CPU {r['cpu_us']:4.0f} µs/req   non-2xx {r['errors']:.0f}"
                 )
             ratios.append(results["leadrelay collect"]["rps"] / results["bare starlette"]["rps"])
             print(f"round {round_}: ratio (collect / bare) {ratios[-1]:.2f}")
