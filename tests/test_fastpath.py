@@ -100,7 +100,11 @@ VALUES = st.recursive(
 )
 
 
-PLAUSIBLE = ["2024-02-29", "2023-02-29", "https://croct.com/a?b=c", "croct.com", "male", "x", "café"]
+PLAUSIBLE = [
+    "2024-02-29", "2023-02-29", "https://croct.com/a?b=c", "croct.com", "male", "x", "café", "https://a.b:8080/x",
+    "https://a.b:99999/x", "https://例え.jp/", "HTTPS://CROCT.COM", "ftp://x.y/z", "https://x/a b", "https://[::1]/",
+    "https://./", "http://a.b#frag\\", "https://a.b/\u00e9",
+]  # fmt: skip
 
 
 def likely_like(value: Any) -> st.SearchStrategy[Any]:

@@ -202,8 +202,11 @@ Chars100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Chars200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Chars254 = Annotated[str, StringConstraints(min_length=1, max_length=254)]
 CheckedDate = Annotated[str, StringConstraints(min_length=10, max_length=10), AfterValidator(real_date)]
-CheckedAvatar = Annotated[str, StringConstraints(max_length=500), AfterValidator(url)]
-CheckedCompanyUrl = Annotated[str, StringConstraints(max_length=200), AfterValidator(url)]
+# A plain http(s) URL whose every character is printable ASCII: common.is_url takes all of them
+# (no port to range-check, no IPv6 brackets, nothing urlsplit strips); others go the exact way.
+CHECKED_URL = r"^https?://[A-Za-z0-9.-]+(?:[/?#][!-~]*)?$"
+CheckedAvatar = Annotated[str, StringConstraints(max_length=500, pattern=CHECKED_URL)]
+CheckedCompanyUrl = Annotated[str, StringConstraints(max_length=200, pattern=CHECKED_URL)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Primitive = None | bool | int | Finite | Annotated[str, StringConstraints(max_length=MAX_STRING)]
 MapKey = Annotated[str, StringConstraints(max_length=MAX_MAP_KEY)]
