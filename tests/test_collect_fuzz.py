@@ -27,34 +27,14 @@ from tests.dialects.support import seed_json
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import send
 from tests.support.fuzz import fuzz_settings
+from tests.support.payloads import CROCT_LEAD_GENERATED
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
 ENDPOINT = "/lr/e"
 FUZZ = fuzz_settings(300)
 
 GOOD: dict[tuple[str, str | None], dict[str, Any]] = {
-    ("croct", "leadGenerated"): {
-        "userId": "u-1",
-        "leadId": "L-1",
-        "currency": "USD",
-        "value": 10,
-        "lead": {
-            "firstName": "Carol",
-            "lastName": "Doe",
-            "birthDate": "2000-08-31",
-            "gender": "female",
-            "email": "carol@croct.com",
-            "alternateEmail": "example@croct.com",
-            "phone": "+15555983800",
-            "alternatePhone": "555-0100",
-            "address": {"street": "123 Some Street", "city": "Paris", "region": "IDF", "country": "FR", "postalCode": "75001"},
-            "avatar": "https://croct.com/carol.png",
-            "company": "Croct",
-            "companyUrl": "https://croct.com",
-            "jobTitle": "Head of Marketing",
-            "custom": {"plan": "pro", "points": 1, "tags": ["a", "b"], "prefs": {"x": True}},
-        },
-    },
+    ("croct", "leadGenerated"): CROCT_LEAD_GENERATED,
     ("reshape", None): seed_json("reshape_003_complete.json"),
     ("dub", None): {
         "clickId": "c1",
