@@ -192,8 +192,8 @@ def custom_attribute_errors(custom: dict[str, Any]) -> list[InitErrorDetails]:
 # -- The same rules, checked in one pass (leadrelay.fastpath) ----------------------------
 # Lengths here count code points, which equal JavaScript's UTF-16 lengths only when no
 # character is astral: the fast path runs only on such bodies. Stricter than the models
-# above where that is simpler; tests/test_fastpath.py
-# checks that whatever passes here passes the models, with the same event.
+# above where that is simpler (URLs, nulls); tests/test_fastpath.py checks that whatever
+# passes here passes the models too, giving the same answer and the same stored event.
 
 Chars20 = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 Chars30 = Annotated[str, StringConstraints(min_length=1, max_length=30)]
