@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 
 def free_port() -> int:
+    """A free port for a server another process binds later (a subprocess, a restart on the same port).
+
+    Chosen below the kernel's ephemeral range, so no outgoing connection can be given it
+    as its own local port in the meantime (port 0 would pick one inside that range).
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(10000, max(low, 10001)), k=min(200, max(low - 10000, 1))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
