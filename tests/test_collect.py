@@ -128,6 +128,16 @@ def test_a_lone_surrogate_rejects_its_event_only_and_is_kept_escaped(client: Tes
     assert kept[None]["dialect"] is None
 
 
+def test_a_surrogate_written_in_utf8_is_a_400_not_utf8(client: TestClient) -> None:
+    """Bytes ED B0-BF xx encode a surrogate, which UTF-8 forbids (Python's json would read them as one)."""
+    payload = {"event": {"name": "page_view", "properties": {"k\udfff": 1}}}  # a key Reshape keeps unchecked
+    body = json.dumps({"events": [{"id": "e-sur", "dialect": "reshape", "payload": payload}]}, ensure_ascii=False)
+    response = post(client, body.encode("utf-8", "surrogatepass"))
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("the body is not UTF-8")
+    assert store_of(client).get_event("e-sur") is None
+
+
 def test_a_rejected_event_answers_at_most_20_errors(client: TestClient) -> None:
     event = croct({f"unknown{i}": i for i in range(100)})
     response = post(client, {"events": [event]})
