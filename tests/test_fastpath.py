@@ -24,18 +24,13 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath
-from tests.dialects.support import seed_json
 from tests.support.fuzz import fuzz_settings
 from tests.support.payloads import CROCT_LEAD_GENERATED
 
 ENDPOINT = "/lr/e"
 FUZZ = fuzz_settings(200)
 
-GOOD: dict[str, dict[str, Any]] = {"croct": CROCT_LEAD_GENERATED, "reshape": seed_json("reshape_003_complete.json")}
-UNLISTED_UNDER: dict[str, list[tuple[str, ...]]] = {  # where a key the vendor does not list may turn up
-    "croct": [("lead",), ("lead", "custom"), ()],
-    "reshape": [(), ("event",), ("event", "properties"), ("user",), ("context",), ("cookies",)],
-}
+GOOD = CROCT_LEAD_GENERATED
 
 
 def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -47,7 +42,7 @@ def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     return out
 
 
-PATHS = {dialect: _paths(payload) for dialect, payload in GOOD.items()}
+PATHS = _paths(GOOD)
 
 # Each character's JavaScript length: 1, 1, 1, 2 (an astral character is a surrogate pair in UTF-16).
 CHARACTERS = ["a", "é", "中", "🐊"]
@@ -124,26 +119,23 @@ def _put(payload: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 @st.composite
-def beacons(draw: st.DrawFn, dialect: str, likely: bool = False) -> dict[str, Any]:
-    """A beacon with a few properties changed: to anything, or (`likely`) to values of their own type."""
-    good = GOOD[dialect]
-    payload = json.loads(json.dumps(good))
+def croct_beacons(draw: st.DrawFn, likely: bool = False) -> dict[str, Any]:
+    """A croct beacon with a few properties changed: to anything, or (`likely`) to values of their own type."""
+    payload = json.loads(json.dumps(GOOD))
     for _ in range(draw(st.sampled_from([0, 1, 1, 2, 3]))):
-        path = draw(st.sampled_from(PATHS[dialect]))
-        if draw(RARELY):  # a property the vendor does not list, or a custom attribute of any name
-            path = draw(st.sampled_from(UNLISTED_UNDER[dialect])) + (draw(TEXTS),)
+        path = draw(st.sampled_from(PATHS))
+        if draw(RARELY):  # a property Croct does not list, or a custom attribute of any name
+            path = draw(st.sampled_from([("lead",), ("lead", "custom"), ()])) + (draw(TEXTS),)
         if draw(RARELY):
             target: Any = payload
             for key in path[:-1]:
                 target = target.get(key) if isinstance(target, dict) else None
             if isinstance(target, dict):
-                target.pop(path[-1], None)  # left out (a required one breaks the payload)
+                target.pop(path[-1], None)  # left out: every property is optional
                 continue
-        original = _get(good, path)
+        original = _get(GOOD, path)
         _put(payload, path, draw(likely_like(original) if likely and original is not None else VALUES))
-    beacon: dict[str, Any] = {"id": f"fp-{uuid.uuid4().hex}", "dialect": dialect, "payload": payload}
-    if dialect == "croct":
-        beacon["type"] = "leadGenerated"
+    beacon: dict[str, Any] = {"id": f"fp-{uuid.uuid4().hex}", "dialect": "croct", "type": "leadGenerated", "payload": payload}
     if draw(st.booleans()):
         beacon["context"] = {"url": "https://www.example.com/signup", "referrer": draw(st.one_of(st.none(), likely_like("") if likely else TEXTS))}
     if draw(st.booleans()):
@@ -173,10 +165,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
     clients = []
     for name in ("fast", "exact"):
         url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'db.sqlite'}"
-        settings = Settings(
-            database_url=url, secret_key="fastpath-secret", worker=False, demo=False, dub_api_key="dub_x",
-            reshape_base_url="http://reshape.test", reshape_script_id="ABCD1234", reshape_access_token="token",
-        )  # fmt: skip
+        settings = Settings(database_url=url, secret_key="fastpath-secret", worker=False, demo=False, dub_api_key="dub_x")
         clients.append(TestClient(create_app(settings), base_url="http://testserver"))
     visitor = Signer(settings.signing_key, salt="leadrelay.visitor").sign("returning-visitor").decode()
     with clients[0] as fast, clients[1] as exact:
@@ -221,13 +210,10 @@ def _encode(batch: list[dict[str, Any]], ascii_only: bool) -> bytes:
 
 @FUZZ
 @given(
-    batch=st.one_of(
-        *(st.lists(beacons(dialect, likely), min_size=1, max_size=3) for dialect in GOOD for likely in (True, False)),
-        st.lists(st.one_of(beacons("croct", likely=True), beacons("reshape", likely=True)), min_size=2, max_size=4),
-    ),
+    batch=st.one_of(*(st.lists(croct_beacons(likely), min_size=1, max_size=3) for likely in (True, False))),
     ascii_only=st.booleans(),
 )
-def test_generated_beacons_get_the_same_answer_and_rows_either_way(
+def test_generated_croct_beacons_get_the_same_answer_and_rows_either_way(
     apps: Apps, batch: list[dict[str, Any]], ascii_only: bool
 ) -> None:
     body = _encode(batch, ascii_only)
@@ -238,20 +224,17 @@ def test_generated_beacons_get_the_same_answer_and_rows_either_way(
         assert all(result["status"] in ("accepted", "duplicate") for result in answer.json()["results"])
 
 
-def _beacon(payload: dict[str, Any], dialect: str = "croct") -> dict[str, Any]:
-    beacon = {"id": f"fp-{uuid.uuid4().hex}", "dialect": dialect, "payload": payload}
-    return {**beacon, "type": "leadGenerated"} if dialect == "croct" else beacon
+def _beacon(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"fp-{uuid.uuid4().hex}", "dialect": "croct", "type": "leadGenerated", "payload": payload}
 
 
 def test_valid_beacons_take_the_fast_path(apps: Apps) -> None:
     """Else the property above compares the exact path with itself."""
     snippet_payload = {"userId": "1ed2fd65-a027-4f3a-a35f-c6dd97537392"}  # the seed's croct.track example
-    reshape_seeds = [seed_json(f"reshape_003_{name}.json") for name in ("complete", "minimal", "js", "curl")]
-    valid = [("croct", GOOD["croct"]), ("croct", snippet_payload), ("croct", {})] + [("reshape", p) for p in reshape_seeds]
-    for dialect, payload in valid:
+    for payload in (GOOD, snippet_payload, {}):
         for ascii_only in (True, False):
-            body = _encode([_beacon(payload, dialect)], ascii_only)
-            assert taken(apps, body), (dialect, payload)
+            body = _encode([_beacon(payload)], ascii_only)
+            assert taken(apps, body)
             assert same_everywhere(apps, body).json()["results"][0]["status"] == "accepted"
     accented = _encode([_beacon({"lead": {"firstName": "José", "address": {"city": "Zürich"}}})], ascii_only=False)
     assert taken(apps, accented)

@@ -107,17 +107,3 @@ class CheckedEnvelope(TypedDict, Generic[DialectT, TypeT, PayloadT]):
     context: NotRequired[CheckedPageContext | None]
     click_ids: NotRequired[CheckedClickIds | None]
     ts: NotRequired[Annotated[int, Field(ge=0)] | None]
-
-
-class CheckedUntypedEnvelope(TypedDict, Generic[DialectT, PayloadT]):
-    """As CheckedEnvelope, for dialects without event types (the envelope's `type` is optional and unused)."""
-
-    __pydantic_config__ = CHECKED  # type: ignore[misc]
-
-    id: EventId
-    dialect: DialectT
-    type: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=100)] | None]
-    payload: PayloadT
-    context: NotRequired[CheckedPageContext | None]
-    click_ids: NotRequired[CheckedClickIds | None]
-    ts: NotRequired[Annotated[int, Field(ge=0)] | None]

@@ -11,7 +11,6 @@ import ipaddress
 import json
 import math
 import re
-import sys
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -163,19 +162,6 @@ def finite(value: float) -> float:
     if not math.isfinite(value):
         raise PydanticCustomError("finite_number", "must be a finite number")
     return value
-
-
-def checked_number(minimum: float | None = None) -> Callable[[Any], Any]:
-    """For checked schemas: a number as `Number` takes it (a finite float, or an int a float can hold),
-    at least `minimum`; returned as sent, so an int stays an int."""
-
-    def check(value: Any) -> Any:
-        if (type(value) is int and abs(value) <= sys.float_info.max) or (type(value) is float and math.isfinite(value)):
-            if minimum is None or value >= minimum:
-                return value
-        raise PydanticCustomError("number", "must be a finite number")
-
-    return check
 
 
 def whole_number(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:

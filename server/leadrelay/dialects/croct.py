@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
@@ -28,7 +29,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from typing_extensions import NotRequired, TypedDict
 
 from leadrelay.dialects.base import DialectError
-from leadrelay.dialects.common import checked_number, js_length, length, real_date, url, validate
+from leadrelay.dialects.common import js_length, length, real_date, url, validate
 from leadrelay.event import Address, Customer, LeadEvent
 from leadrelay.protocol import CHECKED, CheckedEnvelope, Envelope, FieldError
 
@@ -220,7 +221,14 @@ AttributeValue = (
 AttributeName = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_NAME, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-Amount = Annotated[Any, AfterValidator(checked_number(minimum=0))]
+def _amount(value: Any) -> Any:
+    """`value` as the model takes it (a finite number >= 0), kept as sent: an int stays an int."""
+    if (type(value) is int and 0 <= value <= sys.float_info.max) or (type(value) is float and 0 <= value < math.inf):
+        return value
+    raise PydanticCustomError("amount", "must be a finite number greater than or equal to 0")
+
+
+Amount = Annotated[Any, AfterValidator(_amount)]
 
 
 class CheckedAddress(TypedDict, total=False):
