@@ -18,7 +18,7 @@ from leadrelay.dialects import Dialect, DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.errors import error_response
 from leadrelay.event import ClickIds, LeadEvent
-from leadrelay.fastpath import FastPath
+from leadrelay.fastpath import FastPath, escapes_a_surrogate
 from leadrelay.identity import Identity, Visitor
 from leadrelay.intake import GroupCommitter
 from leadrelay.protocol import Envelope, FieldError, Result
@@ -133,11 +133,11 @@ class Collector:
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
             may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
             # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
-            may_hold_surrogates=b"\\ud" in body or b"\\uD" in body,
+            may_hold_surrogates=escapes_a_surrogate(body),
         )
         now = time.time()
         # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
-        judge = self._judge_checked if self.fast.takes(document, body) else self._judge
+        judge = self._judge_checked if self.fast.takes(document, body, facts.may_hold_surrogates) else self._judge
         results: list[Result] = []
         items: list[Intake] = []
         for raw in events:
@@ -169,10 +169,7 @@ class Collector:
         return document, events
 
     def _judge_checked(self, raw: dict[str, Any], facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
-        """The verdict of an event the fast path took: accepted, unless nested too deeply (which a
-        checked schema with `dict[str, Any]` lets through: the exact path then says so)."""
-        if facts.may_nest_deeply and nesting_depth(raw["payload"]) > MAX_DEPTH:
-            return self._judge(raw, facts, visitor_id, now)
+        """The verdict of an event the fast path took: accepted."""
         dialect = self.fast.dialects[raw["dialect"]]
         return self._accept(dialect, dialect.event_of(raw), raw, facts, visitor_id, now)
 

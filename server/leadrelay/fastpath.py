@@ -31,10 +31,14 @@ from leadrelay.dialects.base import CheckedDialect, Dialect
 ASTRAL_LEAD_BYTE = 0xF0
 
 
-def _no_astral_or_surrogate(body: bytes) -> bool:
-    if b"\\ud" in body or b"\\uD" in body:
-        return False
-    return body.isascii() or max(body) < ASTRAL_LEAD_BYTE
+def escapes_a_surrogate(body: bytes) -> bool:
+    """Whether the JSON text holds a \\uDxxx escape: half of a pair, or a lone surrogate (the only way
+    to write one in valid UTF-8), so whether an astral character or broken text may be in it."""
+    return b"\\ud" in body or b"\\uD" in body
+
+
+def _holds_astral_byte(body: bytes) -> bool:
+    return not body.isascii() and max(body) >= ASTRAL_LEAD_BYTE
 
 
 class FastPath:
@@ -54,9 +58,12 @@ class FastPath:
             batch.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)
             self._adapter = TypeAdapter(batch)
 
-    def takes(self, document: Any, body: bytes) -> bool:
-        """Whether every event of `document` (parsed from `body`) is surely valid: no need for the exact path."""
-        if self._adapter is None or not _no_astral_or_surrogate(body):
+    def takes(self, document: Any, body: bytes, surrogate_escapes: bool) -> bool:
+        """Whether every event of `document` (parsed from `body`) is surely valid: no need for the exact path.
+
+        `surrogate_escapes` is `escapes_a_surrogate(body)`, which the collector has already asked.
+        """
+        if self._adapter is None or surrogate_escapes or _holds_astral_byte(body):
             return False
         try:
             self._adapter.validate_python(document)

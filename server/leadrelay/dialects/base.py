@@ -38,8 +38,10 @@ class CheckedDialect(Dialect, Protocol):
     """A dialect whose valid payloads a schema can also recognise in one pass (leadrelay.fastpath)."""
 
     checked: Any
-    """A CheckedEnvelope type: whatever it takes (with no astral character) `parse` accepts too,
-    nesting aside: the collector checks a payload's depth itself."""
+    """A CheckedEnvelope type: whatever it takes (with no astral character) `parse` accepts too.
+
+    It must also bound nesting within collect.MAX_DEPTH, as croct's does: the fast path
+    skips the exact path's depth check (a payload typed `dict[str, Any]` would need one)."""
 
     def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
         """The event of an envelope `checked` took, mapped as `parse` maps it, without validating again."""
