@@ -27,7 +27,7 @@ from tests.dialects.support import seed_json
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import send
 from tests.support.fuzz import fuzz_settings
-from tests.support.payloads import CROCT_LEAD_GENERATED
+from tests.support.payloads import CROCT_LEAD_GENERATED, paths, set_path
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
 ENDPOINT = "/lr/e"
@@ -99,32 +99,14 @@ json_values = st.recursive(
 )
 
 
-def _set_path(payload: dict[str, Any], path: list[str], value: Any) -> None:
-    target: Any = payload
-    for key in path[:-1]:
-        if not isinstance(target.get(key), dict):
-            target[key] = {}
-        target = target[key]
-    target[path[-1]] = value
-
-
-def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[list[str]]:
-    out = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            out.append([*prefix, key])
-            out.extend(_paths(child, (*prefix, key)))
-    return out
-
-
 @st.composite
 def events(draw: st.DrawFn) -> dict[str, Any]:
     (dialect, kind), good = draw(st.sampled_from(sorted(GOOD.items(), key=lambda item: item[0][0])))
     payload = json.loads(json.dumps(good))
     for _ in range(draw(st.integers(0, 3))):
-        known = _paths(payload)
+        known = paths(payload)
         path = draw(st.sampled_from(known)) if known and draw(st.booleans()) else [draw(texts)]
-        _set_path(payload, list(path), draw(json_values))
+        set_path(payload, tuple(path), draw(json_values))
     event: dict[str, Any] = {"id": f"fz-{uuid.uuid4().hex}", "dialect": dialect, "payload": payload}
     if kind:
         event["type"] = kind

@@ -25,7 +25,7 @@ from leadrelay.config import Settings
 from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
 from tests.support.fuzz import fuzz_settings
-from tests.support.payloads import CROCT_LEAD_GENERATED
+from tests.support.payloads import CROCT_LEAD_GENERATED, get_path, paths, set_path
 
 ENDPOINT = "/lr/e"
 FUZZ = fuzz_settings(200)
@@ -33,16 +33,7 @@ FUZZ = fuzz_settings(200)
 GOOD = CROCT_LEAD_GENERATED
 
 
-def _paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    out = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            out.append((*prefix, key))
-            out.extend(_paths(child, (*prefix, key)))
-    return out
-
-
-PATHS = _paths(GOOD)
+PATHS = paths(GOOD)
 
 # Each character's JavaScript length: 1, 1, 1, 2 (an astral character is a surrogate pair in UTF-16).
 CHARACTERS = ["a", "é", "中", "🐊"]
@@ -103,21 +94,6 @@ def likely_like(value: Any) -> st.SearchStrategy[Any]:
 RARELY = st.sampled_from([False] * 7 + [True])  # Hypothesis leans to the first choice: integers(0, 7) == 0 is no rarity
 
 
-def _get(payload: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        payload = payload.get(key) if isinstance(payload, dict) else None  # type: ignore[assignment]
-    return payload
-
-
-def _put(payload: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    target = payload
-    for key in path[:-1]:
-        if not isinstance(target.get(key), dict):
-            target[key] = {}
-        target = target[key]
-    target[path[-1]] = value
-
-
 @st.composite
 def croct_beacons(draw: st.DrawFn, likely: bool = False) -> dict[str, Any]:
     """A croct beacon with a few properties changed: to anything, or (`likely`) to values of their own type."""
@@ -127,14 +103,12 @@ def croct_beacons(draw: st.DrawFn, likely: bool = False) -> dict[str, Any]:
         if draw(RARELY):  # a property Croct does not list, or a custom attribute of any name
             path = draw(st.sampled_from([("lead",), ("lead", "custom"), ()])) + (draw(TEXTS),)
         if draw(RARELY):
-            target: Any = payload
-            for key in path[:-1]:
-                target = target.get(key) if isinstance(target, dict) else None
+            target = get_path(payload, path[:-1])
             if isinstance(target, dict):
                 target.pop(path[-1], None)  # left out: every property is optional
                 continue
-        original = _get(GOOD, path)
-        _put(payload, path, draw(likely_like(original) if likely and original is not None else VALUES))
+        original = get_path(GOOD, path)
+        set_path(payload, path, draw(likely_like(original) if likely and original is not None else VALUES))
     beacon: dict[str, Any] = {"id": f"fp-{uuid.uuid4().hex}", "dialect": "croct", "type": "leadGenerated", "payload": payload}
     if draw(st.booleans()):
         beacon["context"] = {"url": "https://www.example.com/signup", "referrer": draw(st.one_of(st.none(), likely_like("") if likely else TEXTS))}

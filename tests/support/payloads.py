@@ -1,4 +1,4 @@
-"""Valid payloads that generated tests start from and then break."""
+"""Valid payloads that generated tests start from, and the key paths they break them at."""
 
 from __future__ import annotations
 
@@ -27,3 +27,33 @@ CROCT_LEAD_GENERATED: dict[str, Any] = {
     },
 }
 """Every property of Croct's leadGenerated set, custom attributes nested as deep as Croct allows."""
+
+
+Path = tuple[str, ...]
+
+
+def paths(value: Any, prefix: Path = ()) -> list[Path]:
+    """Every key path into nested objects, parents before children: ('lead',), ('lead', 'email'), ..."""
+    out = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out.append((*prefix, key))
+            out.extend(paths(child, (*prefix, key)))
+    return out
+
+
+def get_path(value: Any, path: Path) -> Any:
+    """What `path` leads to in `value`, or None."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def set_path(payload: dict[str, Any], path: Path, value: Any) -> None:
+    """Set `path` in `payload` to `value`, making (or replacing with) objects on the way."""
+    target = payload
+    for key in path[:-1]:
+        if not isinstance(target.get(key), dict):
+            target[key] = {}
+        target = target[key]
+    target[path[-1]] = value
