@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from leadrelay.dialects.base import DialectError
 from leadrelay.dialects.common import js_length, length, real_date, url, validate
