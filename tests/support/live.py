@@ -22,7 +22,8 @@ def free_port() -> int:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
-    for port in random.sample(range(10000, max(low, 10001)), k=min(200, max(low - 10000, 1))):
+    below = range(10000, low)  # empty when the ephemeral range starts lower: port 0 then
+    for port in random.sample(below, k=min(200, len(below))):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
