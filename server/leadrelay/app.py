@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from leadrelay.caller import Caller
 from leadrelay.collect import Collector
 from leadrelay.config import Settings, load_settings
 from leadrelay.demo import demo_page, demo_script
@@ -53,10 +55,12 @@ class Service:
             if not CLICK_ID_PATTERN.match(value):
                 return error_response(400, "bad_request", f"{name}: must be 1-190 letters, digits, '_' or '-'")
             given[vendor] = value
+        caller = Caller(request.scope)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
-        self.identity.set_click_ids(response, request, ClickIds(**given))
-        visitor = self.identity.visitor(request)
-        self.identity.remember(response, request, visitor)
+        response.raw_headers.extend(self.identity.click_cookies(caller, ClickIds(**given)))
+        cookie = self.identity.visitor_cookie(caller, self.identity.visitor(caller))
+        if cookie is not None:
+            response.raw_headers.append(cookie)
         return response
 
     async def health(self, request: Request) -> Response:
@@ -110,7 +114,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
             service.store.close()
 
     routes = [
-        Route(f"{prefix}/e", service.collector.collect, methods=["POST"]),
+        Route(f"{prefix}/e", service.collector, methods=["POST"]),
         Route(f"{prefix}/c", service.click, methods=["GET"]),
         Route(f"{prefix}/s.js", service.snippet.stable, methods=["GET", "HEAD"]),
         Route(f"{prefix}/s.{{digest:str}}.js", service.snippet.hashed, methods=["GET", "HEAD"]),
@@ -120,9 +124,9 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
         routes.append(Route("/", service.demo, methods=["GET"]))
         routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
     # CORS only matters for other origins: with none allowed, no request pays for it.
-    middleware = []
+    cors: list[Middleware] = []
     if settings.allowed_origins:
-        middleware.append(
+        cors.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
@@ -132,11 +136,46 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
                 max_age=86400,
             )
         )
-    app = Starlette(
+    beacons: ASGIApp = service.collector
+    for cls, args, kwargs in reversed(cors):
+        beacons = cls(beacons, *args, **kwargs)
+    app = LeadRelay(
+        beacon_path=f"{prefix}/e",
+        beacons=beacons,
         routes=routes,
-        middleware=middleware,
+        middleware=cors,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
     )
     app.state.service = service
     return app
+
+
+class LeadRelay(Starlette):
+    """The Starlette app, with one shortcut: a POST to the collect endpoint goes straight to it.
+
+    Beacons are the one request a site sends at volume, and Starlette's middleware stack,
+    router and Request/Response objects cost about as much CPU per request as judging
+    and storing the beacon. So `beacons` (the Collector, behind the same CORS middleware)
+    gets those POSTs first; every other request, OPTIONS preflights and wrong methods on the
+    collect path included, goes through Starlette as usual.
+    """
+
+    def __init__(self, *, beacon_path: str, beacons: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.beacon_path = beacon_path
+        self.beacons = beacons
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == self.beacon_path:
+            scope["app"] = self
+            await self.beacons(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches: without the root path an ASGI server may mount the app under."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, NoReturn
+from typing import Any, Awaitable, Callable, Iterator, MutableMapping, NoReturn
 
+import orjson
 from pydantic import ValidationError
 from pydantic_core import from_json, to_json
-from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from leadrelay.caller import Caller
 from leadrelay.config import Settings
 from leadrelay.dialects import Dialect, DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.errors import error_response
 from leadrelay.event import ClickIds, LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
-from leadrelay.identity import Identity, Visitor
+from leadrelay.identity import Header, Identity, Visitor
 from leadrelay.intake import GroupCommitter
 from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
@@ -29,16 +31,27 @@ ACCEPTED_TYPES = ("text/plain", "application/json")
 MAX_DEPTH = 32  # objects and lists inside a payload; vendors' own rules nest far less
 MAX_EVENT_ERRORS = 20  # per rejected event: a hostile body must not turn 64 KB into megabytes of answer
 SURROGATE = re.compile("[\ud800-\udfff]")
+log = logging.getLogger("leadrelay.collect")
 UNICODE_MESSAGE = "must be valid Unicode: it holds half of a surrogate pair (a string cut inside an emoji?)"
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+JSON_HEADER = (b"content-type", b"application/json")
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class ClientGone(Exception):
+    """The client disconnected before it had sent its whole body: there is no one to answer."""
+
+
+async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
     """Read at most `limit` bytes; stop at once (without reading the rest) when the body is larger."""
-    declared = request.headers.get("content-length")
+    declared = caller.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ValueError("Content-Length must be a non-negative integer")
@@ -46,25 +59,40 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def origin_allowed(request: Request, allowed: list[str]) -> bool:
+def origin_allowed(caller: Caller, allowed: list[str]) -> bool:
     """No Origin (a server, curl), our own origin, or an origin on the allow-list."""
-    origin = request.headers.get("origin")
+    origin = caller.headers.get("origin")
     if origin is None or "*" in allowed:
         return True
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    return origin == own or origin.rstrip("/") in allowed
+    return origin == caller.origin or origin.rstrip("/") in allowed
+
+
+def dump_json(value: Any) -> bytes:
+    """`value` as JSON: orjson, a third of pydantic-core's time on an answer; pydantic-core for what
+    orjson refuses (an integer beyond 64 bits, which a custom attribute may hold)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return to_json(value)
 
 
 class Collector:
-    """Everything the collect endpoint needs, built once per app."""
+    """The collect endpoint, an ASGI app of its own: it is the hot path, so it reads the request
+    straight from the scope and writes its answer with two `send` calls, without Starlette's
+    Request, Response and middleware stack (app.LeadRelay routes its POSTs here first)."""
 
     def __init__(self, settings: Settings, intake: GroupCommitter, router: Router, identity: Identity) -> None:
         self.settings = settings
@@ -75,25 +103,52 @@ class Collector:
         self.fast = FastPath(self.dialects, settings.max_batch_events)
         self.on_deliveries: Callable[[], None] | None = None  # the worker's wake-up, when it runs here
 
-    async def collect(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            answer = await self.collect(Caller(scope), receive)
+            if answer is None:
+                return
+            if isinstance(answer, Response):
+                await answer(scope, receive, sending)
+                return
+            status, headers, body = answer
+            await sending({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        except Exception:
+            # A bug, never an input: what Starlette's ServerErrorMiddleware does for the other routes.
+            log.exception("the collect endpoint failed")
+            if not started:
+                await error_response(500, "internal_error", "the event could not be handled; retry later")(
+                    scope, receive, send
+                )
+
+    async def collect(self, caller: Caller, receive: Receive) -> tuple[int, list[Header], bytes] | Response | None:
+        """The answer to one POST: status, headers and body; an error Response; None when the client went away."""
         settings = self.settings
-        if not origin_allowed(request, settings.allowed_origins):
+        if not origin_allowed(caller, settings.allowed_origins):
             return error_response(
-                403, "origin_not_allowed", f"origin {request.headers['origin']} is not allowed: add it to allowed_origins"
+                403, "origin_not_allowed", f"origin {caller.headers['origin']} is not allowed: add it to allowed_origins"
             )
-        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        media_type = caller.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in ACCEPTED_TYPES:
             shown = media_type or "none"
             return error_response(415, "unsupported_media_type", f"Content-Type {shown} is not accepted: send text/plain or application/json")
         try:
-            body = await read_body(request, settings.max_body_bytes)
+            body = await read_body(caller, receive, settings.max_body_bytes)
         except BodyTooLarge:
             return error_response(413, "body_too_large", f"the body is larger than {settings.max_body_bytes} bytes")
         except ValueError as exc:
             return error_response(400, "bad_request", str(exc))
-        except ClientDisconnect:
-            return Response(status_code=400)
-        judged = self._judge_batch(body, request)
+        except ClientGone:
+            return None
+        judged = self._judge_batch(body, caller)
         if isinstance(judged, Response):
             return judged
         results, items, visitor = judged
@@ -111,11 +166,14 @@ class Collector:
         if scheduled and self.on_deliveries is not None:
             self.on_deliveries()
         status = 422 if all(r["status"] == "rejected" for r in results) else 200
-        response = Response(to_json({"results": results}), status_code=status, media_type="application/json")
-        self.identity.remember(response, request, visitor)
-        return response
+        body = dump_json({"results": results})
+        headers = [JSON_HEADER, (b"content-length", str(len(body)).encode())]
+        cookie = self.identity.visitor_cookie(caller, visitor)
+        if cookie is not None:
+            headers.append(cookie)
+        return status, headers, body
 
-    def _judge_batch(self, body: bytes, request: Request) -> tuple[list[Result], list[Intake], Visitor] | Response:
+    def _judge_batch(self, body: bytes, caller: Caller) -> tuple[list[Result], list[Intake], Visitor] | Response:
         """Every event's verdict and what to store for it, or the error answer for a malformed batch.
 
         Not part of `collect` on purpose: the parsed body and the events' object graphs
@@ -125,11 +183,12 @@ class Collector:
         if isinstance(parsed, Response):
             return parsed
         document, events = parsed
-        visitor = self.identity.visitor(request)
+        identity = self.identity
+        visitor = identity.visitor(caller)
         facts = RequestFacts(
-            user_agent=request.headers.get("user-agent"),
-            ip=self.identity.client_ip(request),
-            click_ids=self.identity.click_ids(request),
+            user_agent=caller.headers.get("user-agent"),
+            ip=identity.client_ip(caller),
+            click_ids=identity.click_ids(caller),
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
             may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
             # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
