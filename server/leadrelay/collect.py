@@ -104,30 +104,20 @@ class Collector:
         self.on_deliveries: Callable[[], None] | None = None  # the worker's wake-up, when it runs here
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def sending(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
             answer = await self.collect(Caller(scope), receive)
-            if answer is None:
-                return
-            if isinstance(answer, Response):
-                await answer(scope, receive, sending)
-                return
-            status, headers, body = answer
-            await sending({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
         except Exception:
             # A bug, never an input: what Starlette's ServerErrorMiddleware does for the other routes.
             log.exception("the collect endpoint failed")
-            if not started:
-                await error_response(500, "internal_error", "the event could not be handled; retry later")(
-                    scope, receive, send
-                )
+            answer = error_response(500, "internal_error", "the events could not be handled; retry later")
+        if answer is None:
+            return
+        if isinstance(answer, Response):
+            await answer(scope, receive, send)
+            return
+        status, headers, body = answer
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def collect(self, caller: Caller, receive: Receive) -> tuple[int, list[Header], bytes] | Response | None:
         """The answer to one POST: status, headers and body; an error Response; None when the client went away."""
@@ -309,7 +299,7 @@ class Collector:
         clicks.pimms = clicks.pimms or sent.get("pimms") or facts.click_ids.pimms
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RequestFacts:
     """What the request says about the visitor, read once for all the events of a batch."""
 

@@ -32,7 +32,7 @@ VISITOR_MAX_AGE = 365 * 24 * 3600
 Header = tuple[bytes, bytes]
 
 
-@dataclass
+@dataclass(slots=True)
 class Visitor:
     id: str
     fresh: bool  # True when the request carried no valid visitor cookie

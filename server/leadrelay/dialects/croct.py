@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
@@ -201,7 +200,14 @@ Chars50 = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Chars100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Chars200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Chars254 = Annotated[str, StringConstraints(min_length=1, max_length=254)]
-CheckedDate = Annotated[str, StringConstraints(min_length=10, max_length=10), AfterValidator(real_date)]
+# A day every month has (01-28), or one its month surely has (29-30 but in February, 31 in the long
+# months), of a year 0001-9999: a real date by pattern alone, checked without a call into Python.
+# February 29 is left to the exact way (it needs a leap year).
+REAL_DAY = (
+    r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-"
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)$"
+)
+CheckedDate = Annotated[str, StringConstraints(pattern=REAL_DAY)]
 # A plain http(s) URL whose every character is printable ASCII: common.is_url takes all of them
 # (no port to range-check, no IPv6 brackets, nothing urlsplit strips); others go the exact way.
 CHECKED_URL = r"^https?://[A-Za-z0-9.-]+(?:[/?#][!-~]*)?$"
@@ -221,14 +227,10 @@ AttributeValue = (
 AttributeName = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_NAME, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-def _amount(value: Any) -> Any:
-    """`value` as the model takes it (a finite number >= 0), kept as sent: an int stays an int."""
-    if (type(value) is int and 0 <= value <= sys.float_info.max) or (type(value) is float and 0 <= value < math.inf):
-        return value
-    raise PydanticCustomError("amount", "must be a finite number greater than or equal to 0")
-
-
-Amount = Annotated[Any, AfterValidator(_amount)]
+# A value LeadGenerated takes (a finite number >= 0), checked without a call into Python: an integer
+# up to 2**63 - 1 (a larger one goes the exact way) or a finite float. The output is not used, so an
+# integer stays an integer in the stored payload.
+CheckedAmount = Annotated[int, Field(ge=0, le=2**63 - 1)] | Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class CheckedAddress(TypedDict, total=False):
@@ -267,7 +269,7 @@ class CheckedLeadGenerated(TypedDict, total=False):
     userId: Chars100
     leadId: Chars100
     currency: Annotated[str, StringConstraints(min_length=1, max_length=10)]
-    value: Amount
+    value: CheckedAmount
     lead: CheckedLead
 
 
@@ -307,12 +309,12 @@ def _customer(payload: dict[str, Any]) -> Customer:
 
 def patch(lead: dict[str, Any]) -> dict[str, Any]:
     """Croct's profile patch for `lead`: one 'set' per attribute, each custom attribute on its own."""
-    operations: list[dict[str, Any]] = []
-    for key, value in lead.items():
-        if key == "custom":
-            operations.extend({"type": "set", "path": f"custom.{name}", "value": v} for name, v in value.items())
-        else:
-            operations.append({"type": "set", "path": key, "value": value})
+    operations = [{"type": "set", "path": key, "value": value} for key, value in lead.items()]
+    if "custom" in lead:
+        at = next(i for i, operation in enumerate(operations) if operation["path"] == "custom")
+        operations[at : at + 1] = [
+            {"type": "set", "path": f"custom.{name}", "value": value} for name, value in lead["custom"].items()
+        ]
     return {"operations": operations}
 
 

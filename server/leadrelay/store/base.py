@@ -48,7 +48,7 @@ class Backend(Protocol):
     def stop(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accepted:
     """An accepted event as intake stores it: its row, not its LeadEvent object graph.
 
