@@ -51,7 +51,7 @@ class ClientGone(Exception):
 
 async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
     """Read at most `limit` bytes; stop at once (without reading the rest) when the body is larger."""
-    declared = caller.headers.get("content-length")
+    declared = caller.header(b"content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ValueError("Content-Length must be a non-negative integer")
@@ -74,7 +74,7 @@ async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
 
 def origin_allowed(caller: Caller, allowed: list[str]) -> bool:
     """No Origin (a server, curl), our own origin, or an origin on the allow-list."""
-    origin = caller.headers.get("origin")
+    origin = caller.header(b"origin")
     if origin is None or "*" in allowed:
         return True
     return origin == caller.origin or origin.rstrip("/") in allowed
@@ -124,9 +124,9 @@ class Collector:
         settings = self.settings
         if not origin_allowed(caller, settings.allowed_origins):
             return error_response(
-                403, "origin_not_allowed", f"origin {caller.headers['origin']} is not allowed: add it to allowed_origins"
+                403, "origin_not_allowed", f"origin {caller.header(b'origin')} is not allowed: add it to allowed_origins"
             )
-        media_type = caller.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        media_type = (caller.header(b"content-type") or "").split(";", 1)[0].strip().lower()
         if media_type not in ACCEPTED_TYPES:
             shown = media_type or "none"
             return error_response(415, "unsupported_media_type", f"Content-Type {shown} is not accepted: send text/plain or application/json")
@@ -176,7 +176,7 @@ class Collector:
         identity = self.identity
         visitor = identity.visitor(caller)
         facts = RequestFacts(
-            user_agent=caller.headers.get("user-agent"),
+            user_agent=caller.header(b"user-agent"),
             ip=identity.client_ip(caller),
             click_ids=identity.click_ids(caller),
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.

@@ -120,14 +120,14 @@ class Identity:
         """`.example.com` for www.example.com; none on localhost and IP addresses."""
         if self.settings.cookie_domain:
             return self.settings.cookie_domain
-        return _domain_for(caller.headers.get("host", ""))
+        return _domain_for(caller.header(b"host") or "")
 
     def is_https(self, caller: Caller) -> bool:
         """Whether the visitor reached us over HTTPS (through a TLS-terminating proxy too, when trusted)."""
         if caller.scheme == "https":
             return True
         if self.settings.trust_proxy_headers:
-            forwarded = caller.headers.get("x-forwarded-proto", "")
+            forwarded = caller.header(b"x-forwarded-proto") or ""
             return forwarded.split(",", 1)[0].strip().lower() == "https"
         return False
 
@@ -135,7 +135,7 @@ class Identity:
         """The visitor's IP address, or None when what the request says is not one (vendors refuse it)."""
         ip = caller.host
         if self.settings.trust_proxy_headers:
-            forwarded = caller.headers.get("x-forwarded-for")
+            forwarded = caller.header(b"x-forwarded-for")
             if forwarded:
                 ip = forwarded.split(",", 1)[0].strip()
         if ip is None or _is_ip(ip):
