@@ -374,3 +374,30 @@ def test_other_croct_event_types_are_accepted_only_when_configured(make_settings
         assert accepted == {"id": event["id"], "status": "accepted", "event": {"goalId": "newsletter", "value": 1}}
         stored = store_of(client).get_event(event["id"])
         assert (stored.name, stored.properties) == ("goalCompleted", {"goalId": "newsletter", "value": 1})
+
+
+def test_under_a_root_path_beacons_are_collected(settings: Settings) -> None:
+    """Behind a proxy that mounts the app under a prefix (uvicorn --root-path), the endpoint still answers."""
+    with TestClient(create_app(settings), root_path="/gateway") as client:
+        event = croct()
+        response = post(client, {"events": [event]})
+        assert response.status_code == 200
+        assert response.json()["results"][0]["status"] == "accepted"
+        assert store_of(client).get_event(event["id"]) is not None
+
+
+def test_a_failure_inside_the_collector_is_a_json_500_and_the_service_goes_on(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    collector = client.app.state.service.collector  # type: ignore[attr-defined]
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(collector, "_judge_batch", broken)
+    response = post(client, {"events": [croct()]})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "the collect endpoint failed" in caplog.text
+    monkeypatch.undo()
+    assert post(client, {"events": [croct()]}).status_code == 200
