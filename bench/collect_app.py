@@ -1,0 +1,134 @@
+"""The collect endpoint's own CPU per request, in-process: no sockets, no HTTP server, no wrk.
+
+Drives the ASGI apps directly (uvloop, 64 requests in flight, each with a fresh event
+id, acknowledged after its group commit on SQLite) and prints the process CPU time per
+request for a bare Starlette POST route and for the real app. On a shared machine
+this moves far less than bench/collect.py's requests/s, so it is the figure to
+compare before and after a change to the app; bench/collect.py remains the end-to-end
+measure (it adds uvicorn, the kernel and wrk, about 60-90 µs per request here).
+
+    .venv/bin/python bench/collect_app.py [--requests 20000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collect import EVENT  # noqa: E402 - the same ~600-byte croct event as bench/collect.py
+
+CONCURRENCY = 64
+BODY = json.dumps({"events": [EVENT]}, separators=(",", ":")).replace('"ID"', '"__ID__"').encode()
+
+
+def bare_app() -> Starlette:
+    async def endpoint(request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse({"results": [{"id": "x", "status": "accepted", "bytes": len(body)}]})
+
+    return Starlette(routes=[Route("/lr/e", endpoint, methods=["POST"])])
+
+
+def real_app(database: Path) -> Any:
+    os.environ.update(
+        LEADRELAY_DATABASE_URL=f"sqlite:///{database}",
+        LEADRELAY_SECRET_KEY="bench-secret",
+        LEADRELAY_WORKER="false",
+        LEADRELAY_DEMO="false",
+    )
+    from leadrelay.app import create_app
+
+    return create_app()
+
+
+async def lifespan(app: Any, event: str, inbox: asyncio.Queue[dict[str, str]], done: asyncio.Event) -> None:
+    done.clear()
+    await inbox.put({"type": f"lifespan.{event}"})
+    await done.wait()
+
+
+async def measure(app: Any, requests: int) -> float:
+    """Process CPU µs per request, after a warm-up."""
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    done = asyncio.Event()
+
+    async def send_lifespan(message: dict[str, Any]) -> None:
+        if message["type"].endswith("complete"):
+            done.set()
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, send_lifespan))
+    await lifespan(app, "startup", inbox, done)
+    counter = 0
+    statuses: set[int] = set()
+
+    async def one() -> None:
+        nonlocal counter
+        counter += 1
+        body = BODY.replace(b"__ID__", b"e-%d" % counter)
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/lr/e", "raw_path": b"/lr/e", "query_string": b"", "root_path": "", "state": {},
+            "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+        }  # fmt: skip
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.add(message["status"])
+
+        await app(scope, receive, send)
+
+    async def run(total: int) -> None:
+        async def client() -> None:
+            for _ in range(total // CONCURRENCY):
+                await one()
+
+        await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+
+    await run(2000)
+    start = time.process_time()
+    await run(requests)
+    cpu = time.process_time() - start
+    await lifespan(app, "shutdown", inbox, done)
+    await task
+    if statuses != {200}:
+        raise SystemExit(f"unexpected statuses: {statuses}")
+    return cpu / (requests // CONCURRENCY * CONCURRENCY) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        figures: dict[str, list[float]] = {"bare starlette": [], "leadrelay collect": []}
+        for round_ in range(args.rounds):
+            figures["bare starlette"].append(uvloop.run(measure(bare_app(), args.requests)))
+            figures["leadrelay collect"].append(uvloop.run(measure(real_app(Path(tmp) / f"bench-{round_}.db"), args.requests)))
+        for name, values in figures.items():
+            shown = " ".join(f"{v:.0f}" for v in values)
+            print(f"{name:18} CPU per request: best {min(values):5.1f} µs, median {statistics.median(values):5.1f} µs   ({shown})")
+
+
+if __name__ == "__main__":
+    main()
