@@ -309,12 +309,12 @@ def _customer(payload: dict[str, Any]) -> Customer:
 
 def patch(lead: dict[str, Any]) -> dict[str, Any]:
     """Croct's profile patch for `lead`: one 'set' per attribute, each custom attribute on its own."""
-    operations = [{"type": "set", "path": key, "value": value} for key, value in lead.items()]
-    if "custom" in lead:
-        at = next(i for i, operation in enumerate(operations) if operation["path"] == "custom")
-        operations[at : at + 1] = [
-            {"type": "set", "path": f"custom.{name}", "value": value} for name, value in lead["custom"].items()
-        ]
+    operations: list[dict[str, Any]] = []
+    for key, value in lead.items():
+        if key == "custom":
+            operations.extend({"type": "set", "path": f"custom.{name}", "value": v} for name, v in value.items())
+        else:
+            operations.append({"type": "set", "path": key, "value": value})
     return {"operations": operations}
 
 
