@@ -8,15 +8,14 @@ where asked, where Starlette's `Headers` would scan the header list again per qu
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import cookie_parser
+from starlette.types import Scope
 
 
 class Caller:
     __slots__ = ("_headers", "host", "scheme", "_cookies")
 
-    def __init__(self, scope: Any) -> None:
+    def __init__(self, scope: Scope) -> None:
         # Names are lower-case in ASGI. Reversed, so that the first of repeated headers counts,
         # as with Starlette's Headers.get.
         self._headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))

@@ -7,12 +7,13 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterator, MutableMapping, NoReturn
+from typing import Any, Callable, Iterator, NoReturn
 
 import orjson
 from pydantic import ValidationError
 from pydantic_core import from_json, to_json
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from leadrelay.caller import Caller
 from leadrelay.config import Settings
@@ -31,14 +32,10 @@ ACCEPTED_TYPES = ("text/plain", "application/json")
 MAX_DEPTH = 32  # objects and lists inside a payload; vendors' own rules nest far less
 MAX_EVENT_ERRORS = 20  # per rejected event: a hostile body must not turn 64 KB into megabytes of answer
 SURROGATE = re.compile("[\ud800-\udfff]")
-log = logging.getLogger("leadrelay.collect")
 UNICODE_MESSAGE = "must be valid Unicode: it holds half of a surrogate pair (a string cut inside an emoji?)"
-
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 JSON_HEADER = (b"content-type", b"application/json")
+
+log = logging.getLogger("leadrelay.collect")
 
 
 class BodyTooLarge(Exception):
