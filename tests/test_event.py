@@ -48,3 +48,31 @@ def test_dump_without_raw_leaves_the_vendor_payload_out() -> None:
     shown = dump_event(EVENT, raw=False)
     assert '"raw"' not in shown and '"leadId"' not in shown
     assert '"first_name":"Carol"' in shown
+
+
+def test_integers_beyond_64_bits_are_stored_whole() -> None:
+    # orjson refuses them; a Croct custom attribute or a Reshape property may hold one.
+    event = LeadEvent(
+        id="ev-2",
+        name="lead",
+        dialect="reshape",
+        customer=Customer(custom={"big": 2**64}),
+        raw={"event": {"properties": {"n": -(2**70)}}},
+    )
+    row = dump_event(event)
+    assert '"big":18446744073709551616' in row and '"n":-1180591620717411303424' in row
+    assert load_event(row) == event
+
+
+def test_every_value_reads_back_as_it_was() -> None:
+    event = LeadEvent(
+        id="ev-3",
+        name="lead",
+        dialect="dub",
+        value=1e16,
+        exchange_rate=1.5e-7,
+        quantity=2**63 - 1,
+        properties={"text": "\u2028 é \x00 \"q\"", "list": [None, True, 0.1], "nested": {"empty": {}}},
+        raw={"float": 5e-324},
+    )
+    assert load_event(dump_event(event)) == event

@@ -9,9 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NoReturn
 
-import orjson
 from pydantic import ValidationError
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -19,6 +18,7 @@ from leadrelay.caller import Caller
 from leadrelay.config import Settings
 from leadrelay.dialects import Dialect, DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
+from leadrelay.encoding import dump_json
 from leadrelay.errors import error_response
 from leadrelay.event import ClickIds, LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
@@ -75,15 +75,6 @@ def origin_allowed(caller: Caller, allowed: list[str]) -> bool:
     if origin is None or "*" in allowed:
         return True
     return origin == caller.origin or origin.rstrip("/") in allowed
-
-
-def dump_json(value: Any) -> bytes:
-    """`value` as JSON: orjson, a third of pydantic-core's time on an answer; pydantic-core for what
-    orjson refuses (an integer beyond 64 bits, which a custom attribute may hold)."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return to_json(value)
 
 
 class Collector:

@@ -4,6 +4,8 @@ Plain dataclasses, not pydantic models: a dialect builds one only from a payload
 it has just validated, so checking it again would be wasted work on every beacon
 (measured alone: 4 µs to build and enrich a croct event, against about 40 µs as models).
 `dump_event` and `load_event` turn it into the JSON the store keeps, and back.
+No __slots__: orjson writes a dataclass with a __dict__ five times as fast as one
+without (1.1 µs against 5.5 µs for a croct event), and every accepted event is written.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from leadrelay.encoding import dump_json
 
-@dataclass(slots=True, kw_only=True)
+
+@dataclass(kw_only=True)
 class Address:
     street: str | None = None
     district: str | None = None
@@ -24,7 +28,7 @@ class Address:
     postal_code: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(kw_only=True)
 class Customer:
     external_id: str | None = None
     first_name: str | None = None
@@ -50,13 +54,13 @@ class Customer:
         return self.emails[0] if self.emails else None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(kw_only=True)
 class ClickIds:
     dub: str | None = None
     pimms: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(kw_only=True)
 class Context:
     url: str | None = None
     referrer: str | None = None
@@ -68,14 +72,14 @@ class Context:
     ip: str | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(kw_only=True)
 class Consent:
     analytics: bool | None = None
     personalization: bool | None = None
     marketing: bool | None = None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(kw_only=True)
 class LeadEvent:
     """One lead event, whatever dialect it arrived in.
 
@@ -109,7 +113,9 @@ _JSON = TypeAdapter(LeadEvent)
 
 def dump_event(event: LeadEvent, *, raw: bool = True) -> str:
     """The event as the store keeps it (JSON); without the vendor payload when `raw` is false."""
-    return _JSON.dump_json(event, exclude=None if raw else {"raw"}).decode()
+    if raw:
+        return dump_json(event).decode()
+    return _JSON.dump_json(event, exclude={"raw"}).decode()
 
 
 def load_event(text: str | bytes) -> LeadEvent:
