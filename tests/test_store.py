@@ -60,6 +60,18 @@ def test_duplicate_ids_are_stored_once_and_schedule_nothing_more(store: SqlStore
     assert store.count("deliveries") == 1
 
 
+def test_a_group_mixing_stored_and_new_ids_stores_only_the_new(store: SqlStore) -> None:
+    old, new1, new2 = event(), event(), event()
+    store.write_intake([Accepted.of(old, ["dub"])])
+    group = [Accepted.of(new1, ["dub"]), Accepted.of(old, ["dub", "reshape"]), Accepted.of(new2, ["pimms"])]
+    assert store.write_intake(group) == [True, False, True]
+    assert store.count("events") == 3
+    assert sorted((r.event_id, r.destination) for r in store.list_deliveries()) == sorted(
+        [(old.id, "dub"), (new1.id, "dub"), (new2.id, "pimms")]
+    )
+    assert store.get_event(new2.id) == new2
+
+
 def test_a_failed_group_stores_nothing(store: SqlStore) -> None:
     good, broken = event(), event()
     with pytest.raises(Exception):

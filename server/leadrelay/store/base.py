@@ -258,10 +258,14 @@ class SqlStore:
         """Store a group of items in ONE transaction; per item, False means a duplicate event id.
 
         A handful of multi-row statements per group, not one per row. The events
-        INSERT skips ids already stored and RETURNs the ids it did insert, so a
-        duplicate costs no extra query and an id stored at the same moment by
-        another process is simply a duplicate here. Inside `lock_wait`, raises
-        StoreBusy (storing nothing) when another writer holds the lock longer.
+        INSERT skips ids already stored; when it stored them all (its row count
+        says so: the common case) that is the whole answer. Otherwise the
+        transaction is rolled back and written again with RETURNING, which names the
+        ids it did insert: an id stored at the same moment by another process is
+        simply a duplicate here. RETURNING is not the first choice because SQLite
+        hands its rows out one step at a time, and the driver releases the GIL for each.
+        Inside `lock_wait`, raises StoreBusy (storing nothing) when another writer
+        holds the lock longer.
         """
         now = time.time()
         events: list[Accepted] = []
@@ -273,15 +277,38 @@ class SqlStore:
             elif item.id not in first:  # a repeat inside the group is a duplicate of its first
                 first.add(item.id)
                 events.append(item)
+        try:
+            inserted = self._write_group(events, rejections, now, returning=False)
+        except _StoredBefore:
+            inserted = self._write_group(events, rejections, now, returning=True)
+        flags: list[bool] = []
+        for item in items:
+            if isinstance(item, Rejected):
+                flags.append(True)
+            else:
+                flags.append(item.id in inserted)
+                inserted.discard(item.id)  # the first of several with one id takes the flag
+        return flags
+
+    def _write_group(self, events: list[Accepted], rejections: list[Rejected], now: float, returning: bool) -> set[str]:
+        """One transaction for a group; the ids of the events it inserted.
+
+        Without `returning`, raises _StoredBefore (rolling back) when some event id was already stored.
+        """
         inserted: set[str] = set()
         with self._transaction():
             for chunk in chunks(events, 500):
                 cur = self._insert_many(
                     "events (id, dialect, name, visitor_id, received_at, body)",
                     [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body) for a in chunk],
-                    " ON CONFLICT (id) DO NOTHING RETURNING id",
+                    " ON CONFLICT (id) DO NOTHING RETURNING id" if returning else " ON CONFLICT (id) DO NOTHING",
                 )
-                inserted.update(row[0] for row in cur.fetchall())
+                if returning:
+                    inserted.update(row[0] for row in cur.fetchall())
+                elif cur.rowcount != len(chunk):
+                    raise _StoredBefore
+                else:
+                    inserted.update(a.id for a in chunk)
             deliveries = [(a.id, d, now, now, now) for a in events if a.id in inserted for d in a.destinations]
             for chunk in chunks(deliveries, 500):
                 self._insert_many("deliveries (event_id, destination, next_attempt_at, created_at, updated_at)", chunk)
@@ -293,14 +320,7 @@ class SqlStore:
                         for r in chunk
                     ],
                 )
-        flags: list[bool] = []
-        for item in items:
-            if isinstance(item, Rejected):
-                flags.append(True)
-            else:
-                flags.append(item.id in inserted)
-                inserted.discard(item.id)  # the first of several with one id takes the flag
-        return flags
+        return inserted
 
     def _insert_many(self, target: str, rows: Sequence[tuple[Any, ...]], suffix: str = "") -> Any:
         """One INSERT statement for all `rows` (all of the same width)."""
@@ -563,6 +583,10 @@ class SqlStore:
     def _end_read(self) -> None:
         """End the implicit read transaction so readers never pin old snapshots."""
         self._conn().commit()
+
+
+class _StoredBefore(Exception):
+    """An event of the group was already stored: the group is written again, asking which."""
 
 
 class StoreBusy(Exception):
