@@ -163,18 +163,21 @@ class Collector:
         document, events = parsed
         identity = self.identity
         visitor = identity.visitor(caller)
+        # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
+        surrogates = escapes_a_surrogate(body)
+        # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
+        checked = self.fast.takes(document, body, surrogates)
         facts = RequestFacts(
             user_agent=caller.header(b"user-agent"),
             ip=identity.client_ip(caller),
             click_ids=identity.click_ids(caller),
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
-            may_nest_deeply=body.count(b"{") + body.count(b"[") > MAX_DEPTH,
-            # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
-            may_hold_surrogates=escapes_a_surrogate(body),
+            # (The fast path's schemas bound nesting themselves.)
+            may_nest_deeply=not checked and body.count(b"{") + body.count(b"[") > MAX_DEPTH,
+            may_hold_surrogates=surrogates,
         )
         now = time.time()
-        # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
-        judge = self._judge_checked if self.fast.takes(document, body, facts.may_hold_surrogates) else self._judge
+        judge = self._judge_checked if checked else self._judge
         results: list[Result] = []
         items: list[Intake] = []
         for raw in events:
@@ -374,10 +377,10 @@ def _batch_events(document: Any) -> list[Any] | str:
     if isinstance(document, list):
         events = document
     elif isinstance(document, dict):
-        unknown = sorted(set(document) - {"events"})
-        if unknown:
-            return f"unknown property {unknown[0]!r}: a batch is {{\"events\": [...]}}"
-        if "events" not in document:
+        if len(document) != 1 or "events" not in document:
+            unknown = sorted(set(document) - {"events"})
+            if unknown:
+                return f"unknown property {unknown[0]!r}: a batch is {{\"events\": [...]}}"
             return "events: required property is missing"
         events = document["events"]
         if not isinstance(events, list):

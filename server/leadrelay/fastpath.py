@@ -34,7 +34,7 @@ ASTRAL_LEAD_BYTE = 0xF0
 def escapes_a_surrogate(body: bytes) -> bool:
     """Whether the JSON text holds a \\uDxxx escape: half of a pair, or a lone surrogate (the only way
     to write one in valid UTF-8), so whether an astral character or broken text may be in it."""
-    return b"\\ud" in body or b"\\uD" in body
+    return b"\\" in body and (b"\\ud" in body or b"\\uD" in body)  # one memchr when nothing is escaped
 
 
 def _holds_astral_byte(body: bytes) -> bool:

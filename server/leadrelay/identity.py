@@ -80,6 +80,8 @@ class Identity:
     # -- click ids -------------------------------------------------------------
 
     def click_ids(self, caller: Caller) -> ClickIds:
+        if caller.header(b"cookie") is None:  # the first beacon of a visit, and every server's
+            return ClickIds()
         found = {}
         for vendor, name in CLICK_COOKIES.items():
             value = caller.cookie(name)
