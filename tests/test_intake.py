@@ -14,7 +14,7 @@ import pytest
 
 from leadrelay.event import LeadEvent
 from leadrelay.intake import GroupCommitter, StoreUnavailable
-from leadrelay.store import Accepted, Intake, SqlStore
+from leadrelay.store import Accepted, Intake, SqlStore, StoreBusy
 from leadrelay.store.sqlite import SQLiteBackend
 
 
@@ -127,7 +127,7 @@ def test_a_database_locked_by_another_process_does_not_stall_the_loop(tmp_path: 
         intake = GroupCommitter(store)
         intake.start()
         try:
-            write = asyncio.create_task(intake.write([item]))
+            write = intake.write([item])  # a future, settled after the commit
             ticks = 0
             while ticks < 20:  # the loop keeps turning while the write waits for the lock
                 await asyncio.sleep(0.01)
@@ -146,3 +146,24 @@ def test_a_database_locked_by_another_process_does_not_stall_the_loop(tmp_path: 
     assert flags == [True]
     assert store.get_event(item.id) is not None
     store.close()
+
+
+def test_inside_lock_wait_a_busy_database_is_given_up_on_and_outside_it_is_waited_for(tmp_path: Path) -> None:
+    path = str(tmp_path / "busy.db")
+    store = SqlStore(SQLiteBackend(path))
+    store.setup()
+    other = sqlite3.connect(path, check_same_thread=False)  # committed from a timer thread below
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        for _ in range(2):  # and again: the short wait is set on the connection once, and still holds
+            started = time.monotonic()
+            with pytest.raises(StoreBusy), store.lock_wait(0.05):
+                store.write_intake([accepted()])
+            assert time.monotonic() - started < 2
+        threading.Timer(0.3, other.commit).start()
+        started = time.monotonic()
+        assert store.write_intake([accepted()]) == [True]  # waits for the other writer, then stores
+        assert time.monotonic() - started >= 0.25
+    finally:
+        other.close()
+        store.close()

@@ -188,12 +188,22 @@ class SqlStore:
     # -- connections ---------------------------------------------------------
 
     def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
+        """This thread's connection, waiting for another writer's lock as long as `lock_wait` asks.
+
+        The wait is set on the connection only when it changes: the event loop's
+        calls all run inside lock_wait, so its connection is set once, not twice a commit.
+        """
+        local = self._local
+        conn = getattr(local, "conn", None)
         if conn is None:
             conn = self.backend.connect()
-            self._local.conn = conn
+            local.conn, local.conn_wait = conn, None
             with self._lock:
                 self._all.append(conn)
+        wait = getattr(local, "wait", None)
+        if wait != local.conn_wait:
+            self.backend.set_lock_wait(conn, wait)
+            local.conn_wait = wait
         return conn
 
     def _run(self, query: str, params: Sequence[Any] = ()) -> Any:
@@ -211,8 +221,9 @@ class SqlStore:
         The call that raised has been rolled back, so it can be made again where a
         longer wait harms no one (a thread rather than the event loop).
         """
-        conn = self._conn()
-        self.backend.set_lock_wait(conn, seconds)
+        local = self._local
+        outer = getattr(local, "wait", None)
+        local.wait = seconds
         try:
             yield
         except Exception as exc:
@@ -220,7 +231,7 @@ class SqlStore:
                 raise StoreBusy("another writer holds the database's write lock") from exc
             raise
         finally:
-            self.backend.set_lock_wait(conn, None)
+            local.wait = outer
 
     def close(self) -> None:
         self.backend.stop()
