@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
-from leadrelay.event import LeadEvent
+from leadrelay.arrival import Seen, dump_arrival
+from leadrelay.event import ClickIds, LeadEvent
 from leadrelay.protocol import FieldError
 from leadrelay.store import Accepted, Rejected, SqlStore, open_store
 from tests.support.postgres import needs_postgres, postgres_schema_url
@@ -154,6 +155,33 @@ def test_replay_by_destination_and_event(store: SqlStore) -> None:
     assert store.replay(event_id=e2.id) == 1
     assert store.replay(destination="dub", event_id=e1.id) == 1
     assert store.replay() == 0
+
+
+def arrival(payload: dict[str, Any], dialect: str = "dub") -> Accepted:
+    """An accepted envelope as the collector stores it."""
+    envelope = {"id": uuid.uuid4().hex, "dialect": dialect, "payload": payload}
+    seen = Seen(visitor_id="v1", received_at=time.time(), ip=None, user_agent=None, click_ids=ClickIds())
+    return Accepted(envelope["id"], dialect, "Sign up", "v1", seen.received_at, dump_arrival(envelope, seen.as_json()), ["dub"])
+
+
+def test_arrivals_are_read_as_their_events(store: SqlStore) -> None:
+    stored = arrival({"clickId": "c1", "eventName": "Sign up", "customerExternalId": "cus_1"})
+    store.write_intake([stored])
+    [claim] = store.claim("w", limit=10, lease_s=10)
+    assert (claim.event.id, claim.event.name, claim.event.click_ids.dub) == (stored.id, "Sign up", "c1")
+    assert store.get_event(stored.id) == claim.event
+
+
+def test_an_arrival_this_version_cannot_read_is_dead_lettered_and_holds_up_nothing(store: SqlStore) -> None:
+    # Accepted by an earlier version whose rules were looser (Dub caps eventQuantity at 100 today).
+    old = arrival({"clickId": "c1", "eventName": "Sign up", "customerExternalId": "cus_1", "eventQuantity": 1000})
+    good = arrival({"clickId": "c2", "eventName": "Sign up", "customerExternalId": "cus_2"})
+    store.write_intake([old, good])
+    assert [c.event_id for c in store.claim("w", limit=10, lease_s=10)] == [good.id]
+    [row] = store.list_deliveries(event_id=old.id)
+    assert row.state == "dead"
+    assert row.last_error == "the stored event cannot be read: eventQuantity: must be a whole number between 1 and 100"
+    assert store.claim("w", limit=10, lease_s=10) == []
 
 
 def test_claim_filters_destinations(store: SqlStore) -> None:

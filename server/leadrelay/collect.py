@@ -14,13 +14,14 @@ from pydantic_core import from_json
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from leadrelay.arrival import Seen, dump_arrival, enrich
 from leadrelay.caller import Caller
 from leadrelay.config import Settings
 from leadrelay.dialects import Dialect, DialectError, configured_dialects
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.encoding import dump_json
 from leadrelay.errors import error_response
-from leadrelay.event import ClickIds, LeadEvent
+from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
 from leadrelay.identity import Header, Identity, Visitor
 from leadrelay.intake import GroupCommitter
@@ -167,21 +168,26 @@ class Collector:
         surrogates = escapes_a_surrogate(body)
         # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
         checked = self.fast.takes(document, body, surrogates)
-        facts = RequestFacts(
-            user_agent=caller.header(b"user-agent"),
+        seen = Seen(
+            visitor_id=visitor.id,
+            received_at=time.time(),
             ip=identity.client_ip(caller),
+            user_agent=caller.header(b"user-agent"),
             click_ids=identity.click_ids(caller),
+        )
+        facts = RequestFacts(
+            seen=seen,
+            seen_json=seen.as_json(),
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
             # (The fast path's schemas bound nesting themselves.)
             may_nest_deeply=not checked and body.count(b"{") + body.count(b"[") > MAX_DEPTH,
             may_hold_surrogates=surrogates,
         )
-        now = time.time()
         judge = self._judge_checked if checked else self._judge
         results: list[Result] = []
         items: list[Intake] = []
         for raw in events:
-            result, item = judge(raw, facts, visitor.id, now)
+            result, item = judge(raw, facts)
             results.append(result)
             items.append(item)
         return results, items, visitor
@@ -208,12 +214,15 @@ class Collector:
             return error_response(413, "batch_too_large", f"the batch has {len(events)} events; at most {limit} are accepted")
         return document, events
 
-    def _judge_checked(self, raw: dict[str, Any], facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
-        """The verdict of an event the fast path took: accepted."""
+    def _judge_checked(self, raw: dict[str, Any], facts: RequestFacts) -> tuple[Result, Intake]:
+        """The verdict of an event the fast path took: accepted. Its event is built only if routing needs it."""
         dialect = self.fast.dialects[raw["dialect"]]
-        return self._accept(dialect, dialect.event_of(raw), raw, facts, visitor_id, now)
+        if self.router.destinations:
+            event = dialect.event_of(raw)
+            return self._accept(dialect, event.name, event, raw, facts)
+        return self._accept(dialect, dialect.name_of(raw), None, raw, facts)
 
-    def _judge(self, raw: Any, facts: RequestFacts, visitor_id: str, now: float) -> tuple[Result, Intake]:
+    def _judge(self, raw: Any, facts: RequestFacts) -> tuple[Result, Intake]:
         """One event's verdict and what to store for it."""
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         if facts.may_hold_surrogates:
@@ -221,29 +230,39 @@ class Collector:
             broken = list(lone_surrogates(raw))
             if broken:
                 errors = [FieldError(path=path, message=UNICODE_MESSAGE, rule="unicode") for path in broken]
-                return self._reject(raw_id, raw, errors, now)
+                return self._reject(raw_id, raw, errors, facts.seen.received_at)
         try:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
-            return self._reject(raw_id, raw, errors_from_validation(exc), now)
+            return self._reject(raw_id, raw, errors_from_validation(exc), facts.seen.received_at)
         if facts.may_nest_deeply and nesting_depth(envelope.payload) > MAX_DEPTH:
             error = FieldError(path="payload", message=f"nested deeper than {MAX_DEPTH} levels", rule="max_depth")
-            return self._reject(envelope.id, raw, [error], now)
+            return self._reject(envelope.id, raw, [error], facts.seen.received_at)
         dialect = self.dialects[envelope.dialect]
         try:
             event = dialect.parse(envelope)
         except DialectError as exc:
-            return self._reject(envelope.id, raw, exc.errors, now)
-        return self._accept(dialect, event, raw, facts, visitor_id, now)
+            return self._reject(envelope.id, raw, exc.errors, facts.seen.received_at)
+        return self._accept(dialect, event.name, event, raw, facts)
 
     def _accept(
-        self, dialect: Dialect, event: LeadEvent, raw: dict[str, Any], facts: RequestFacts, visitor_id: str, now: float
+        self, dialect: Dialect, name: str, event: LeadEvent | None, raw: dict[str, Any], facts: RequestFacts
     ) -> tuple[Result, Intake]:
-        """The verdict and row of an event its dialect accepted; `raw` is its envelope, valid."""
-        self._enrich(event, raw.get("context"), raw.get("click_ids"), facts, visitor_id, now)
-        item = Accepted.of(event, self.router.destinations_for(event))
-        result: Result = {"id": event.id, "status": "accepted"}
-        answer = dialect.answer(event)
+        """The verdict and row of an event named `name` its dialect accepted; `raw` is its envelope, valid.
+
+        The row holds the envelope as it arrived (leadrelay.arrival). `event` is its
+        canonical event when one was built (to route it, or by the exact rules); None when
+        no destination is on, so nothing needs one.
+        """
+        seen = facts.seen
+        destinations: list[str] = []
+        if event is not None and self.router.destinations:
+            enrich(event, raw, seen)
+            destinations = self.router.destinations_for(event)
+        body = dump_arrival(raw, facts.seen_json)
+        item = Accepted(raw["id"], dialect.name, name, seen.visitor_id, seen.received_at, body, destinations)
+        result: Result = {"id": raw["id"], "status": "accepted"}
+        answer = dialect.answer(raw)
         if answer is not None:
             result["event"] = answer
         return result, item
@@ -264,39 +283,13 @@ class Collector:
         result: Result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
 
-    def _enrich(
-        self,
-        event: LeadEvent,
-        page: dict[str, str | None] | None,
-        sent: dict[str, str | None] | None,
-        facts: RequestFacts,
-        visitor_id: str,
-        now: float,
-    ) -> None:
-        """Add what only the server knows (when, from where, which visitor), the page the envelope
-        names and the clicks it or the cookies name; `page` and `sent` are its valid context and click_ids."""
-        event.received_at = now
-        event.visitor_id = visitor_id
-        ctx = event.context
-        if page:
-            ctx.url = ctx.url or page.get("url")
-            ctx.referrer = ctx.referrer or page.get("referrer")
-            ctx.landing_url = ctx.landing_url or page.get("landing_url")
-        ctx.user_agent = ctx.user_agent or facts.user_agent
-        ctx.ip = ctx.ip or facts.ip
-        sent = sent or {}
-        clicks = event.click_ids
-        clicks.dub = clicks.dub or sent.get("dub") or facts.click_ids.dub
-        clicks.pimms = clicks.pimms or sent.get("pimms") or facts.click_ids.pimms
-
 
 @dataclass(slots=True)
 class RequestFacts:
     """What the request says about the visitor, read once for all the events of a batch."""
 
-    user_agent: str | None
-    ip: str | None
-    click_ids: ClickIds
+    seen: Seen
+    seen_json: dict[str, Any]  # seen.as_json(), for every accepted event's row
     may_nest_deeply: bool
     may_hold_surrogates: bool
 

@@ -3,7 +3,9 @@
 Plain dataclasses, not pydantic models: a dialect builds one only from a payload
 it has just validated, so checking it again would be wasted work on every beacon
 (measured alone: 4 µs to build and enrich a croct event, against about 40 µs as models).
-`dump_event` and `load_event` turn it into the JSON the store keeps, and back.
+`dump_event` and `load_event` turn it into JSON and back: what `leadrelay events`
+shows, and what the store keeps of an event written as such (the collector
+stores an event as it arrived instead: leadrelay.arrival).
 No __slots__: orjson writes a dataclass with a __dict__ five times as fast as one
 without (1.1 µs against 5.5 µs for a croct event), and every accepted event is written.
 """

@@ -3,7 +3,8 @@
 The exact rules (leadrelay.dialects) run event by event, partly in Python, and give
 precise errors. Most beacons are valid, so the collector first hands the parsed batch
 to one compiled schema, the union of the dialects' checked envelopes, and when it
-passes, maps the events without validating them again. It is taken only when it
+passes, validates none of them again: each is stored as it arrived (leadrelay.arrival),
+and mapped to its event without validation when routing needs it. It is taken only when it
 cannot differ from the exact path:
 
 - the body holds no astral character (UTF-8 lead byte 0xF0-0xF4, or a \\uD8xx escape):

@@ -29,9 +29,26 @@ def envelope(dialect: str, payload: dict[str, Any], type: str | None = None) -> 
     return Envelope(id="e1", dialect=dialect, type=type, payload=payload)
 
 
+def sent(dialect: str, payload: dict[str, Any], type: str | None = None) -> dict[str, Any]:
+    """The envelope as a client sends it and the store keeps it: a dict."""
+    return {"id": "e1", "dialect": dialect, "payload": payload} | ({"type": type} if type is not None else {})
+
+
 def accept(dialect: str, payload: dict[str, Any], type: str | None = None) -> LeadEvent:
-    """Parse a payload that must be valid; the LeadEvent."""
-    return DIALECTS[dialect].parse(envelope(dialect, payload, type))
+    """Parse a payload that must be valid; the LeadEvent.
+
+    Also holds the dialect's `event_of` to it: the store keeps the envelope and maps it
+    again when the event is read, which must give the very event intake saw.
+    """
+    event = DIALECTS[dialect].parse(envelope(dialect, payload, type))
+    assert DIALECTS[dialect].event_of(sent(dialect, payload, type)) == event
+    return event
+
+
+def answer(dialect: str, payload: dict[str, Any], type: str | None = None) -> dict[str, Any] | None:
+    """What the client gets back for a payload that must be valid."""
+    accept(dialect, payload, type)
+    return DIALECTS[dialect].answer(sent(dialect, payload, type))
 
 
 def reject_all(dialect: str, payload: dict[str, Any], type: str | None = None) -> list[FieldError]:

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from leadrelay.dialects import DIALECTS
 from leadrelay.dialects.croct import SUPPORTED_TYPES
 
-from tests.dialects.support import accept, reject, reject_all, seed_json, seed_text
+from tests.dialects.support import accept, answer, reject, reject_all, seed_json, seed_text
 
 CARROT_URL = "https://croct.com/carol.png"
 URL_MESSAGE = "must be a well-formed URL"
@@ -47,7 +46,7 @@ def test_seed_snippet_is_accepted_verbatim() -> None:
     assert event.name == "leadGenerated"
     assert event.customer.external_id == "1ed2fd65-a027-4f3a-a35f-c6dd97537392"
     assert event.raw == payload
-    assert DIALECTS["croct"].answer(event) == {}
+    assert answer("croct", payload, type_) == {}
 
 
 def test_seed_payload_example_is_not_json() -> None:
@@ -109,16 +108,16 @@ def test_repaired_seed_payload_maps_to_the_lead_event() -> None:
 
 def test_answer_is_the_processed_event_with_its_patch() -> None:
     payload = repaired_seed()
-    answer = DIALECTS["croct"].answer(accept("croct", payload, "leadGenerated"))
+    processed = answer("croct", payload, "leadGenerated")
 
-    assert answer is not None
-    assert list(answer) == ["leadId", "currency", "value", "patch"]
-    assert (answer["leadId"], answer["currency"], answer["value"]) == (
+    assert processed is not None
+    assert list(processed) == ["leadId", "currency", "value", "patch"]
+    assert (processed["leadId"], processed["currency"], processed["value"]) == (
         "1ed2fd65-a027-4f3a-a35f-c6dd97537392",
         "USD",
         100,
     )
-    operations = answer["patch"]["operations"]
+    operations = processed["patch"]["operations"]
     assert all(op["type"] == "set" for op in operations)
     assert [op["path"] for op in operations] == [
         "firstName", "lastName", "birthDate", "gender", "email", "alternateEmail", "phone", "alternatePhone",
@@ -140,7 +139,7 @@ def test_answer_is_the_processed_event_with_its_patch() -> None:
     ],
 )
 def test_answer_keeps_only_the_present_keys(payload: dict[str, Any], expected: dict[str, Any]) -> None:
-    assert DIALECTS["croct"].answer(accept("croct", payload, "leadGenerated")) == expected
+    assert answer("croct", payload, "leadGenerated") == expected
 
 
 # -- the event type -------------------------------------------------------------------------

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from leadrelay.dialects import DIALECTS
-from tests.dialects.support import accept, reject, reject_all, seed_json
+from tests.dialects.support import accept, answer, reject, reject_all, seed_json
 
 BODY = {"clickId": "rLnWe1uz9t282v7g", "eventName": "Sign up", "customerExternalId": "cus_1"}
 
@@ -59,7 +58,7 @@ def test_seed_001_older_example_with_external_id_is_accepted() -> None:
     assert event.customer.external_id == "<id>"
     assert event.click_ids.dub == "<id>"
     assert event.mode == "async"
-    assert DIALECTS["dub"].answer(event) is None
+    assert answer("dub", example) is None
 
 
 def test_bodies_the_official_python_sdk_sends_are_accepted() -> None:

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from leadrelay.dialects import DIALECTS
-from tests.dialects.support import accept, reject, reject_all, seed_json
+from tests.dialects.support import accept, answer, reject, reject_all, seed_json
 
 BODY = {"clickId": "pmNbW9XyZ", "eventName": "Sign up"}
 RENAMED = "PIMMS does not know customerExternalId (Dub's name): send the customer id as externalId"
@@ -29,7 +28,7 @@ def test_seed_002_example_is_accepted() -> None:
     assert event.customer.external_id is None
     assert event.mode == "async"
     assert event.raw == example
-    assert DIALECTS["pimms"].answer(event) is None
+    assert answer("pimms", example) is None
 
 
 # -- a Dub-shaped body ---------------------------------------------------------------------------------

@@ -29,8 +29,15 @@ class Dialect(Protocol):
         received_at) is done by the caller.
         """
 
-    def answer(self, event: LeadEvent) -> dict[str, Any] | None:
-        """What the client gets back for an accepted event (Croct's processed event), or None."""
+    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
+        """The event of an envelope `parse` accepted (as a dict), mapped as `parse` maps it.
+
+        The store keeps accepted envelopes and maps them when they are read
+        (leadrelay.arrival). A dialect whose mapping reads its validated model validates again.
+        """
+
+    def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
+        """What the client gets back for an accepted envelope (Croct's processed event), or None."""
 
 
 @runtime_checkable
@@ -41,10 +48,11 @@ class CheckedDialect(Dialect, Protocol):
     """A CheckedEnvelope type: whatever it takes (with no astral character) `parse` accepts too.
 
     It must also bound nesting within collect.MAX_DEPTH, as croct's does: the fast path
-    skips the exact path's depth check (a payload typed `dict[str, Any]` would need one)."""
+    skips the exact path's depth check (a payload typed `dict[str, Any]` would need one).
+    Its `event_of` must not validate again: the fast path builds no event unless routing needs one."""
 
-    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
-        """The event of an envelope `checked` took, mapped as `parse` maps it, without validating again."""
+    def name_of(self, envelope: dict[str, Any]) -> str:
+        """The name of the event of an envelope `checked` took (what `event_of(envelope).name` would say)."""
 
 
 def format_path(loc: tuple[int | str, ...]) -> str:

@@ -332,7 +332,7 @@ class CroctDialect:
         self.types = frozenset(types) | SUPPORTED_TYPES
 
     def parse(self, envelope: Envelope) -> LeadEvent:
-        if envelope.type not in self.types:
+        if envelope.type is None or envelope.type not in self.types:
             supported = ", ".join(sorted(self.types))
             problem = (
                 "missing Croct event type"
@@ -341,20 +341,21 @@ class CroctDialect:
             )
             message = f"{problem}; supported types: {supported} (see the croct_event_types setting)"
             raise DialectError([FieldError(path="type", message=message, rule="event_type")])
-        if envelope.type != "leadGenerated":
-            return LeadEvent(
-                id=envelope.id,
-                name=envelope.type,
-                dialect=self.name,
-                properties=envelope.payload,
-                raw=envelope.payload,
-            )
-        validate(LeadGenerated, envelope.payload)
-        return self._lead_generated(envelope.id, envelope.payload)
+        if envelope.type == "leadGenerated":
+            validate(LeadGenerated, envelope.payload)
+        return self._event(envelope.id, envelope.type, envelope.payload)
 
     def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
-        """The event of an envelope that passed CHECKED, which only a valid leadGenerated passes."""
-        return self._lead_generated(envelope["id"], envelope["payload"])
+        """The event of an accepted envelope: a leadGenerated passed Croct's rules, another type is kept whole."""
+        return self._event(envelope["id"], envelope["type"], envelope["payload"])
+
+    def name_of(self, envelope: dict[str, Any]) -> str:
+        return str(envelope["type"])
+
+    def _event(self, event_id: str, event_type: str, payload: dict[str, Any]) -> LeadEvent:
+        if event_type == "leadGenerated":
+            return self._lead_generated(event_id, payload)
+        return LeadEvent(id=event_id, name=event_type, dialect=self.name, properties=payload, raw=payload)
 
     def _lead_generated(self, event_id: str, payload: dict[str, Any]) -> LeadEvent:
         value = payload.get("value")
@@ -369,13 +370,14 @@ class CroctDialect:
             raw=payload,
         )
 
-    def answer(self, event: LeadEvent) -> dict[str, Any] | None:
+    def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         """The processed event Croct's `track()` resolves to: leadId, currency, value and patch."""
-        if event.name != "leadGenerated":
-            return dict(event.raw)
-        out: dict[str, Any] = {key: event.raw[key] for key in ("leadId", "currency", "value") if key in event.raw}
-        if "lead" in event.raw:
-            out["patch"] = patch(event.raw["lead"])
+        payload: dict[str, Any] = envelope["payload"]
+        if envelope["type"] != "leadGenerated":
+            return dict(payload)
+        out: dict[str, Any] = {key: payload[key] for key in ("leadId", "currency", "value") if key in payload}
+        if "lead" in payload:
+            out["patch"] = patch(payload["lead"])
         return out
 
 

@@ -69,7 +69,10 @@ class PimmsDialect:
         body = validate(TrackLead, rest, renamed)
         return track_lead_event(envelope, self.name, body, body.externalId, ClickIds(pimms=body.clickId))
 
-    def answer(self, event: LeadEvent) -> dict[str, Any] | None:
+    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
+        return self.parse(Envelope.model_validate(envelope))
+
+    def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 

@@ -176,7 +176,10 @@ class ReshapeDialect:
             raw=envelope.payload,
         )
 
-    def answer(self, event: LeadEvent) -> dict[str, Any] | None:
+    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
+        return self.parse(Envelope.model_validate(envelope))
+
+    def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 

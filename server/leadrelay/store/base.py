@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-from leadrelay.event import LeadEvent, dump_event, load_event
+from leadrelay.arrival import load_stored
+from leadrelay.event import LeadEvent, dump_event
 from leadrelay.protocol import FieldError
 
 SCHEMA_VERSION = 1
@@ -52,8 +53,10 @@ class Backend(Protocol):
 class Accepted:
     """An accepted event as intake stores it: its row, not its LeadEvent object graph.
 
-    A request holds only this while it waits for its commit: the fewer objects
-    kept alive across that wait, the more of the process's memory stays in cache.
+    `body` is the event's arrival (leadrelay.arrival: what the collector writes) or
+    its canonical event (`of`); either reads back as the LeadEvent. A request holds
+    only this while it waits for its commit: the fewer objects kept alive across
+    that wait, the more of the process's memory stays in cache.
     """
 
     id: str
@@ -61,7 +64,7 @@ class Accepted:
     name: str
     visitor_id: str | None
     received_at: float
-    body: str  # the LeadEvent as JSON
+    body: str  # JSON: the event's arrival, or the LeadEvent
     destinations: Sequence[str]
 
     @classmethod
@@ -344,12 +347,12 @@ class SqlStore:
     def get_event(self, event_id: str) -> LeadEvent | None:
         row = self._run("SELECT body FROM events WHERE id = ?", (event_id,)).fetchone()
         self._end_read()
-        return load_event(row[0]) if row else None
+        return load_stored(row[0]) if row else None
 
     def list_events(self, limit: int = 100) -> list[LeadEvent]:
         rows = self._run("SELECT body FROM events ORDER BY received_at DESC LIMIT ?", (limit,)).fetchall()
         self._end_read()
-        return [load_event(r[0]) for r in rows]
+        return [load_stored(r[0]) for r in rows]
 
     def list_rejections(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._run(
@@ -443,19 +446,34 @@ class SqlStore:
             ids = [r[1] for r in rows]
             placeholders = ", ".join("?" for _ in ids)
             bodies = dict(self._run(f"SELECT id, body FROM events WHERE id IN ({placeholders})", ids).fetchall())
-        claims = [
-            Claim(
-                delivery_id=r[0],
-                event_id=r[1],
-                destination=r[2],
-                attempts=r[3],
-                first_attempt_at=r[4],
-                event=load_event(bodies[r[1]]),
-            )
-            for r in rows
-        ]
+        claims: list[Claim] = []
+        unreadable: list[tuple[int, str]] = []
+        for r in rows:
+            try:
+                event = load_stored(bodies[r[1]])
+            except Exception as exc:  # noqa: BLE001 - one event this version cannot read must not hold up the rest
+                unreadable.append((r[0], f"the stored event cannot be read: {exc}"))
+                continue
+            claims.append(Claim(r[0], r[1], r[2], r[3], r[4], event))
+        if unreadable:
+            self._dead_letter(unreadable, worker_id)
         claims.sort(key=lambda c: c.delivery_id)
         return claims
+
+    def _dead_letter(self, deliveries: Sequence[tuple[int, str]], worker_id: str) -> None:
+        """Dead-letter claimed deliveries that cannot be attempted, each with its reason, for an operator to see.
+
+        An arrival is mapped by the dialect's current code when read: a rule tightened since it
+        was accepted can make it unreadable. `replay` puts it back once the code reads it again.
+        """
+        now = time.time()
+        with self._transaction():
+            for delivery_id, error in deliveries:
+                self._run(
+                    "UPDATE deliveries SET state = 'dead', claimed_by = NULL, lease_until = NULL, last_error = ?,"
+                    " updated_at = ? WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                    (error, now, delivery_id, worker_id),
+                )
 
     def finish(
         self,
