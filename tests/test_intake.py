@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 import pytest
 
 from leadrelay.event import LeadEvent
-from leadrelay.intake import GroupCommitter, StoreUnavailable
+from leadrelay.intake import GATHER_ITEMS, GroupCommitter, StoreUnavailable
 from leadrelay.store import Accepted, Intake, SqlStore, StoreBusy
 from leadrelay.store.sqlite import SQLiteBackend
 
@@ -104,6 +104,57 @@ def test_a_bad_request_does_not_fail_its_neighbours(store: SqlStore) -> None:
     assert isinstance(results[1], StoreUnavailable)
     assert store.get_event(broken.id) is None
     assert store.count("events") == 2
+
+
+@pytest.fixture
+def loop_store(tmp_path: Path) -> Iterator[SqlStore]:
+    """A store whose commits run on the event loop."""
+    s = SqlStore(SQLiteBackend(str(tmp_path / "intake.db")))
+    s.setup()
+    yield s
+    s.close()
+
+
+def test_requests_still_arriving_over_the_next_turns_join_the_commit(loop_store: SqlStore) -> None:
+    spy = Spy(loop_store)
+
+    async def scenario() -> list[list[bool]]:
+        intake = GroupCommitter(loop_store)
+        intake.start()
+        try:
+            first = intake.write([accepted()])
+            await asyncio.sleep(0)  # a loop turn passes: the commit waits, since a request came
+            second = intake.write([accepted(), accepted()])
+            await asyncio.sleep(0)
+            third = intake.write([accepted()])
+            return await asyncio.gather(first, second, third)
+        finally:
+            intake.stop()
+
+    assert asyncio.run(scenario()) == [[True], [True, True], [True]]
+    assert [size for size, _ in spy.commits] == [4]
+
+
+def test_a_lone_request_waits_one_turn_and_a_full_group_none(loop_store: SqlStore) -> None:
+    spy = Spy(loop_store)
+
+    async def scenario() -> None:
+        intake = GroupCommitter(loop_store)
+        intake.start()
+        try:
+            lone = intake.write([accepted()])
+            for _ in range(2):
+                await asyncio.sleep(0)
+            assert lone.done()  # one turn to see whether more arrive; none did
+            full = intake.write([accepted() for _ in range(GATHER_ITEMS)])
+            await asyncio.sleep(0)
+            late = intake.write([accepted()])  # a turn later: the full group did not wait for it
+            await asyncio.gather(full, late)
+        finally:
+            intake.stop()
+
+    asyncio.run(scenario())
+    assert [size for size, _ in spy.commits] == [1, GATHER_ITEMS, 1]
 
 
 def test_commits_are_cut_at_max_items(store: SqlStore) -> None:

@@ -21,7 +21,7 @@ output is not used, as it would order keys as the schema does, not as the client
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -49,7 +49,9 @@ class FastPath:
         self.dialects: dict[str, CheckedDialect] = {
             name: dialect for name, dialect in dialects.items() if isinstance(dialect, CheckedDialect)
         }
-        self._adapter: TypeAdapter[Any] | None = None
+        # The adapter's compiled validator, called directly: TypeAdapter.validate_python's
+        # keyword handling in Python is 7% of the check's time on a beacon.
+        self._check: Callable[[Any], Any] | None = None
         envelopes = tuple(dialect.checked for dialect in self.dialects.values())
         if envelopes:
             event = Annotated[Union[envelopes], Field(discriminator="dialect")]  # type: ignore[valid-type]
@@ -57,17 +59,17 @@ class FastPath:
                 "CheckedBatch", {"events": Annotated[list[event], Field(min_length=1, max_length=max_events)]}
             )
             batch.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)
-            self._adapter = TypeAdapter(batch)
+            self._check = TypeAdapter(batch).validator.validate_python
 
     def takes(self, document: Any, body: bytes, surrogate_escapes: bool) -> bool:
         """Whether every event of `document` (parsed from `body`) is surely valid: no need for the exact path.
 
         `surrogate_escapes` is `escapes_a_surrogate(body)`, which the collector has already asked.
         """
-        if self._adapter is None or surrogate_escapes or _holds_astral_byte(body):
+        if self._check is None or surrogate_escapes or _holds_astral_byte(body):
             return False
         try:
-            self._adapter.validate_python(document)
+            self._check(document)
         except ValidationError:
             return False
         return True

@@ -10,6 +10,10 @@ A group's commit runs in one of two places, whichever costs the requests less:
   the commit for the next turn; every request that reaches `write` before then
   joins it. No thread, no GIL hand-offs: measured here, a third of the writer
   thread's overhead per request in-process, and ~5% more requests/s under wrk.
+  While requests keep arriving, the commit waits a few more loop turns for them
+  (up to GATHER_ITEMS items): a commit costs a fixed handful of pages besides
+  its rows, so a row in a group of 24 costs 5.6 µs of loop time, in one of 64
+  3.9 µs (and 3.6 in one of 128). A lone request waits one turn, not a timer.
 - on a writer thread otherwise (PostgreSQL, SQLite with synchronous=FULL), so
   the loop keeps answering while a commit waits; new items queue up meanwhile
   and go into the next commit together.
@@ -34,6 +38,8 @@ log = logging.getLogger("leadrelay.intake")
 _Job = tuple[Sequence[Intake], asyncio.AbstractEventLoop, "asyncio.Future[list[bool]]"]
 _STOP = object()
 LOOP_LOCK_WAIT_S = 0.05
+GATHER_ITEMS = 64  # a group this large commits at once: past it, a row costs little less
+GATHER_TURNS = 4  # at most this many more loop turns a group waits for requests still arriving
 
 
 class StoreUnavailable(Exception):
@@ -46,6 +52,9 @@ class GroupCommitter:
         self.max_items = max_items
         self.on_loop = store.backend.commits_on_loop
         self._pending: list[_Job] = []  # on the loop: the jobs of the next commit
+        self._pending_items = 0
+        self._gathered = 0  # items pending when the commit last chose to wait a turn
+        self._turns = 0  # turns it has waited
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()  # on a thread: jobs waiting for it
         self._thread: threading.Thread | None = None
 
@@ -59,7 +68,7 @@ class GroupCommitter:
 
     def stop(self) -> None:
         if self._pending:
-            self._commit_pending()
+            self._commit_now()
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
@@ -74,16 +83,28 @@ class GroupCommitter:
         future: asyncio.Future[list[bool]] = loop.create_future()
         if self.on_loop:
             if not self._pending:
-                loop.call_soon(self._commit_pending)
+                loop.call_soon(self._commit_pending, loop)
             self._pending.append((items, loop, future))
+            self._pending_items += len(items)
         else:
             self._queue.put((items, loop, future))
         return future
 
     # -- on the loop -------------------------------------------------------------
 
-    def _commit_pending(self) -> None:
+    def _commit_pending(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit the pending jobs, or wait one more turn while the last one brought more."""
+        count = self._pending_items
+        if count < GATHER_ITEMS and count > self._gathered and self._turns < GATHER_TURNS:
+            self._gathered = count
+            self._turns += 1
+            loop.call_soon(self._commit_pending, loop)
+            return
+        self._commit_now()
+
+    def _commit_now(self) -> None:
         jobs, self._pending = self._pending, []
+        self._pending_items = self._gathered = self._turns = 0
         for group in _groups(jobs, self.max_items):
             self._commit(group, _settle, LOOP_LOCK_WAIT_S)
 
