@@ -53,7 +53,7 @@ def store(db_url: str) -> Iterator[SqlStore]:
 
 
 def lead(n: int = 0, **changes: Any) -> LeadEvent:
-    """A croct leadGenerated event as the collector stores it, with both click ids."""
+    """A croct leadGenerated event as deliveries read it (canonical, enriched), with both click ids."""
     event = LeadEvent(
         id=f"evt-{n}-{uuid.uuid4().hex[:8]}",
         name="leadGenerated",
@@ -71,7 +71,7 @@ def lead(n: int = 0, **changes: Any) -> LeadEvent:
 
 
 def enqueue(store: SqlStore, settings: Settings, events: list[LeadEvent]) -> list[LeadEvent]:
-    """Store events with the deliveries the router picks, as the collector does."""
+    """Store canonical events with the deliveries the router picks, as the collector would route them."""
     router = Router(settings)
     store.write_intake([Accepted.of(e, router.destinations_for(e)) for e in events])
     return events
