@@ -3,8 +3,11 @@
 Both run under one uvicorn worker (uvloop + httptools); wrk drives 64 connections
 with a ~600-byte croct leadGenerated event, each request with a fresh event id so
 every one is a real insert, acknowledged only after its group commit on SQLite.
+The ids increase, as the snippet's time-ordered (version 7) UUIDs do; `--ids random`
+sends random version 4 UUIDs instead, as a server-side sender might, which land
+anywhere in the dedup index and cost the collector more.
 
-    .venv/bin/python bench/collect.py [--seconds 10] [--connections 64] [--rounds 3]
+    .venv/bin/python bench/collect.py [--seconds 10] [--connections 64] [--rounds 3] [--ids ordered|random]
 
 Needs wrk (Debian: apt-get install wrk). Prints requests/s, p50 and p99 latency
 and the server's CPU time per request for both, and the ratio real/bare
@@ -75,11 +78,18 @@ WRK_SCRIPT = textwrap.dedent(
     local counter = 0
     local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
     local template = [[BODY]]
+    local random_ids = RANDOM_IDS
+    math.randomseed(os.time())
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "text/plain"
     request = function()
       counter = counter + 1
-      local body = template:gsub("__ID__", prefix .. "-" .. counter, 1)
+      local id = prefix .. "-" .. counter
+      if random_ids then
+        id = string.format("%08x-%04x-4%03x-%04x-%08x%04x", math.random(0, 0xffffffff), math.random(0, 0xffff),
+          math.random(0, 0xfff), math.random(0x8000, 0xbfff), math.random(0, 0xffffffff), math.random(0, 0xffff))
+      end
+      local body = template:gsub("__ID__", id, 1)
       return wrk.format(nil, nil, nil, body)
     end
     """
@@ -170,6 +180,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1, help="measure both this many times; the ratio printed last is the median")
+    parser.add_argument("--ids", choices=("ordered", "random"), default="ordered", help="increasing event ids, or random UUIDs")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -179,7 +190,7 @@ def main() -> None:
         tmpdir = Path(tmp)
         (tmpdir / "bare_app.py").write_text(BARE_APP)
         script = tmpdir / "post.lua"
-        script.write_text(WRK_SCRIPT.replace("BODY", body))
+        script.write_text(WRK_SCRIPT.replace("BODY", body).replace("RANDOM_IDS", str(args.ids == "random").lower()))
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
         env.update(
             LEADRELAY_DATABASE_URL=f"sqlite:///{tmpdir / 'bench.db'}",
@@ -188,7 +199,7 @@ def main() -> None:
             LEADRELAY_DEMO="false",
             PYTHONPATH=str(tmpdir),
         )
-        print(f"event body: {len(body.encode())} bytes; {args.connections} connections; {args.seconds}s per run")
+        print(f"event body: {len(body.encode())} bytes; {args.ids} ids; {args.connections} connections; {args.seconds}s per run")
         ratios: list[float] = []
         cpu_ratios: list[float] = []  # what the ratio would be with the server alone on a saturated core
         for round_ in range(1, args.rounds + 1):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import pytest
@@ -116,6 +118,22 @@ def test_track_resolves_with_the_processed_event(page: Page, site: Site) -> None
     assert {"type": "set", "path": "custom.favoriteEmoji", "value": "🐊"} in operations
     [event] = site.wait_for_events(1)
     assert event.customer.first_name == "Carol"
+
+
+def test_event_ids_are_version_7_uuids_that_sort_by_the_time_they_were_made(page: Page, site: Site) -> None:
+    page.goto(site.add("ids", page_html()))
+    before_ms = int(time.time() * 1000)
+    page.evaluate("(lead) => croct.track('leadGenerated', lead)", {"leadId": "first"})
+    page.wait_for_timeout(20)
+    page.evaluate("(lead) => croct.track('leadGenerated', lead)", {"leadId": "second"})
+    after_ms = int(time.time() * 1000)
+
+    first, second = sorted(site.wait_for_events(2), key=lambda e: e.source_id or "")
+    for event in (first, second):
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event.id), event.id
+        made_ms = int(event.id.replace("-", "")[:12], 16)  # the first 48 bits: the time in ms
+        assert before_ms - 1000 <= made_ms <= after_ms + 1000
+    assert first.id < second.id  # made 20 ms apart: the later sorts after the earlier
 
 
 def test_track_rejects_with_field_errors_and_the_event_is_not_retried(page: Page, site: Site) -> None:
