@@ -6,6 +6,9 @@ request for a bare Starlette POST route and for the real app. On a shared machin
 this moves far less than bench/collect.py's requests/s, so it is the figure to
 compare before and after a change to the app; bench/collect.py remains the end-to-end
 measure (it adds uvicorn, the kernel and wrk, about 60-90 µs per request here).
+What depends on the whole server process it cannot see: the garbage collector's
+walks of uvicorn's heap cost a tenth of a beacon under wrk and nothing here, and a
+commit's group is as large as the requests in flight (64), where wrk's are not.
 
     .venv/bin/python bench/collect_app.py [--requests 20000] [--rounds 5]
 """
