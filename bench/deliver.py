@@ -31,13 +31,15 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from leadrelay.arrival import Seen, dump_arrival, event_of_arrival  # noqa: E402
 from leadrelay.config import Settings, load_settings  # noqa: E402
 from leadrelay.destinations import DubDestination  # noqa: E402
-from leadrelay.event import ClickIds, Customer, LeadEvent  # noqa: E402
+from leadrelay.event import ClickIds, LeadEvent  # noqa: E402
 from leadrelay.store import Accepted, SqlStore, open_store  # noqa: E402
 from leadrelay.worker import Worker, new_client  # noqa: E402
 
@@ -67,31 +69,45 @@ def rss_mb() -> float:
     return 0.0
 
 
-def events(count: int) -> list[LeadEvent]:
-    now = time.time()
+def arrivals(count: int) -> list[tuple[dict[str, Any], Seen]]:
+    """`count` croct leadGenerated beacons as the collector stores them: envelope and what the server saw."""
+    seen = Seen(visitor_id=uuid.uuid4().hex, received_at=time.time(), ip="203.0.113.7", user_agent=None, click_ids=ClickIds())
     return [
-        LeadEvent(
-            id=uuid.uuid4().hex,
-            name="leadGenerated",
-            dialect="croct",
-            value=100.0,
-            currency="USD",
-            source_id=f"lead-{i}",
-            customer=Customer(first_name="Carol", last_name="Doe", emails=[f"carol{i}@example.com"]),
-            click_ids=ClickIds(dub=f"click{i}"),
-            visitor_id=uuid.uuid4().hex,
-            received_at=now,
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "dialect": "croct",
+                "type": "leadGenerated",
+                "payload": {
+                    "leadId": f"lead-{i}",
+                    "currency": "USD",
+                    "value": 100,
+                    "lead": {"firstName": "Carol", "lastName": "Doe", "email": f"carol{i}@example.com"},
+                },
+                "click_ids": {"dub": f"click{i}"},
+            },
+            seen,
         )
         for i in range(count)
     ]
 
 
+def events(count: int) -> list[LeadEvent]:
+    """The canonical events of `arrivals(count)`: what the worker reads back."""
+    return [event_of_arrival(envelope, seen) for envelope, seen in arrivals(count)]
+
+
 def fill(store: SqlStore, count: int, chunk: int = 2000) -> None:
-    """Write `count` events with a Dub delivery each, in group-commit-sized transactions."""
+    """Write `count` beacons as the collector does, a Dub delivery each, in group-commit-sized transactions."""
     done = 0
     while done < count:
         n = min(chunk, count - done)
-        store.write_intake([Accepted(event=e, destinations=["dub"]) for e in events(n)])
+        store.write_intake(
+            [
+                Accepted(e["id"], "croct", "leadGenerated", seen.visitor_id, seen.received_at, dump_arrival(e, seen.as_json()), ["dub"])
+                for e, seen in arrivals(n)
+            ]
+        )
         done += n
 
 
