@@ -1,0 +1,27 @@
+"""The benchmark scripts still run against the code they measure (tiny sizes; no figure is judged here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "last_line_starts"),
+    [
+        ("collect_app.py", ["--requests", "256", "--rounds", "1"], "leadrelay collect  CPU per request"),
+        ("deliver.py", ["--events", "64", "--rounds", "1", "--backlog", "200"], "backlog"),
+        ("snippet.py", [], "budget"),
+    ],
+)
+def test_a_benchmark_runs_to_its_figures(script: str, args: list[str], last_line_starts: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1].startswith(last_line_starts), done.stdout[-2000:]
