@@ -4,7 +4,7 @@ The collector stores this, not the canonical LeadEvent. Mapping a payload to the
 canonical event and writing that out was half of an accepted beacon's own cost,
 and its JSON twice the size, while nothing needs the canonical event until the
 event is read: by a delivery, or by the operator. Reading an arrival maps it as the
-collector would have at intake: the dialect's `event_of`, then `enrich` with
+collector would have at intake: `dialects.base.event_of`, then `enrich` with
 what the server saw. A body that holds a canonical event (rows of earlier versions,
 `Accepted.of`) is read as one.
 """
@@ -17,6 +17,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from leadrelay.dialects import DIALECTS
+from leadrelay.dialects.base import event_of
 from leadrelay.encoding import dump_json
 from leadrelay.event import ClickIds, LeadEvent, load_event
 
@@ -53,7 +54,7 @@ def dump_arrival(envelope: dict[str, Any], seen: dict[str, Any]) -> str:
 
 def event_of_arrival(envelope: dict[str, Any], seen: Seen) -> LeadEvent:
     """The canonical event of an accepted envelope, enriched with what the server saw."""
-    event = DIALECTS[envelope["dialect"]].event_of(envelope)
+    event = event_of(DIALECTS[envelope["dialect"]], envelope)
     enrich(event, envelope, seen)
     return event
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from leadrelay.dialects import DIALECTS, DialectError
+from leadrelay.dialects.base import event_of
 from leadrelay.event import LeadEvent
 from leadrelay.protocol import Envelope, FieldError
 
@@ -37,11 +38,11 @@ def sent(dialect: str, payload: dict[str, Any], type: str | None = None) -> dict
 def accept(dialect: str, payload: dict[str, Any], type: str | None = None) -> LeadEvent:
     """Parse a payload that must be valid; the LeadEvent.
 
-    Also holds the dialect's `event_of` to it: the store keeps the envelope and maps it
+    Also holds `event_of` (dialects.base) to it: the store keeps the envelope and maps it
     again when the event is read, which must give the very event intake saw.
     """
     event = DIALECTS[dialect].parse(envelope(dialect, payload, type))
-    assert DIALECTS[dialect].event_of(sent(dialect, payload, type)) == event
+    assert event_of(DIALECTS[dialect], sent(dialect, payload, type)) == event
     return event
 
 

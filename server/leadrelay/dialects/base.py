@@ -29,13 +29,6 @@ class Dialect(Protocol):
         received_at) is done by the caller.
         """
 
-    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
-        """The event of an envelope `parse` accepted (as a dict), mapped as `parse` maps it.
-
-        The store keeps accepted envelopes and maps them when they are read
-        (leadrelay.arrival). A dialect whose mapping reads its validated model validates again.
-        """
-
     def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         """What the client gets back for an accepted envelope (Croct's processed event), or None."""
 
@@ -49,10 +42,25 @@ class CheckedDialect(Dialect, Protocol):
 
     It must also bound nesting within collect.MAX_DEPTH, as croct's does: the fast path
     skips the exact path's depth check (a payload typed `dict[str, Any]` would need one).
-    Its `event_of` must not validate again: the fast path builds no event unless routing needs one."""
+    """
+
+    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
+        """The event of an envelope `parse` accepted (as a dict), mapped as `parse` maps it, without validating again."""
 
     def name_of(self, envelope: dict[str, Any]) -> str:
         """The name of the event of an envelope `checked` took (what `event_of(envelope).name` would say)."""
+
+
+def event_of(dialect: Dialect, envelope: dict[str, Any]) -> LeadEvent:
+    """The event of an envelope `dialect` accepted (as a dict), mapped as its `parse` maps it.
+
+    The store keeps accepted envelopes and maps them when they are read (leadrelay.arrival).
+    A checked dialect maps without validating; another validates again, since its
+    mapping reads the validated model.
+    """
+    if isinstance(dialect, CheckedDialect):
+        return dialect.event_of(envelope)
+    return dialect.parse(Envelope.model_validate(envelope))
 
 
 def format_path(loc: tuple[int | str, ...]) -> str:

@@ -130,9 +130,6 @@ class DubDialect:
         body = validate(TrackLead, envelope.payload, customer_id_errors(envelope.payload))
         return track_lead_event(envelope, self.name, body, body.customer_id, ClickIds(dub=body.clickId or None))
 
-    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
-        return self.parse(Envelope.model_validate(envelope))
-
     def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         return None
 

@@ -69,9 +69,6 @@ class PimmsDialect:
         body = validate(TrackLead, rest, renamed)
         return track_lead_event(envelope, self.name, body, body.externalId, ClickIds(pimms=body.clickId))
 
-    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
-        return self.parse(Envelope.model_validate(envelope))
-
     def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         return None
 

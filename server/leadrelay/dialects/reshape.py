@@ -176,9 +176,6 @@ class ReshapeDialect:
             raw=envelope.payload,
         )
 
-    def event_of(self, envelope: dict[str, Any]) -> LeadEvent:
-        return self.parse(Envelope.model_validate(envelope))
-
     def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
