@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from leadrelay.arrival import Seen, dump_arrival, event_of_arrival  # noqa: E402
 from leadrelay.config import Settings, load_settings  # noqa: E402
-from leadrelay.destinations import DubDestination  # noqa: E402
-from leadrelay.event import ClickIds, LeadEvent  # noqa: E402
+from leadrelay.destinations.dub import DubDestination  # noqa: E402
+from leadrelay.event import LeadEvent  # noqa: E402
 from leadrelay.store import Accepted, SqlStore, open_store  # noqa: E402
 from leadrelay.worker import Worker, new_client  # noqa: E402
 
@@ -71,7 +71,7 @@ def rss_mb() -> float:
 
 def arrivals(count: int) -> list[tuple[dict[str, Any], Seen]]:
     """`count` croct leadGenerated beacons as the collector stores them: envelope and what the server saw."""
-    seen = Seen(visitor_id=uuid.uuid4().hex, received_at=time.time(), ip="203.0.113.7", user_agent=None, click_ids=ClickIds())
+    seen = Seen(visitor_id=uuid.uuid4().hex, received_at=time.time(), ip="203.0.113.7", user_agent=None, click_ids={})
     return [
         (
             {

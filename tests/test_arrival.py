@@ -12,9 +12,8 @@ from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
 from leadrelay.arrival import Seen, dump_arrival, enrich, load_stored
-from leadrelay.config import Settings
-from leadrelay.dialects import configured_dialects
-from leadrelay.event import ClickIds
+from leadrelay.config import Settings, load_settings
+from leadrelay.vendors import configured_dialects
 from leadrelay.protocol import Envelope
 from tests.dialects.support import seed_json
 from tests.test_event import EARLIER_ROW, EVENT
@@ -46,7 +45,7 @@ SEEN = Seen(
     received_at=1764400000.123456,
     ip="203.0.113.7",
     user_agent="Mozilla/5.0 (test)",
-    click_ids=ClickIds(dub="cookie-dub", pimms="cookie-pimms"),
+    click_ids={"dub": "cookie-dub", "pimms": "cookie-pimms"},
 )
 
 
@@ -58,7 +57,7 @@ def test_a_stored_arrival_reads_back_as_the_event_intake_saw(name: str) -> None:
         "context": {"url": "https://shop.example/thanks", "referrer": "https://shop.example/"},
         "click_ids": {"pimms": "sent-pimms"},
     }
-    dialect = configured_dialects(["newsletterSignup"])[envelope["dialect"]]
+    dialect = configured_dialects(load_settings(croct_event_types=["newsletterSignup"]))[envelope["dialect"]]
     at_intake = dialect.parse(Envelope.model_validate(envelope))
     enrich(at_intake, envelope, SEEN)
 
@@ -117,7 +116,7 @@ def test_the_collector_stores_the_envelope_as_sent_and_reads_it_back_enriched(cl
     assert (event.name, event.value, event.source_id) == ("leadGenerated", 12.5, "L-1")
     assert event.customer.emails == ["ada@example.com"] and event.customer.custom == {"b": 1, "a": 2}
     assert (event.visitor_id, event.context.user_agent) == (visitor, "UA/1")
-    assert (event.context.url, event.click_ids.dub) == ("https://shop.example/signup", "clickFromPage")
+    assert (event.context.url, event.click_ids.get("dub")) == ("https://shop.example/signup", "clickFromPage")
     assert event.raw == sent["payload"]
     dub_deliveries = service.store.list_deliveries(event_id=sent["id"], destination="dub")
     assert len(dub_deliveries) == (1 if service.router.destinations else 0)

@@ -22,7 +22,8 @@ from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
-from leadrelay.destinations import Undeliverable, enabled
+from leadrelay.destinations import Undeliverable
+from leadrelay.vendors import enabled_destinations as enabled
 from tests.dialects.support import seed_json
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import send

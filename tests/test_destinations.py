@@ -12,10 +12,15 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
-from leadrelay.destinations import DubDestination, PimmsDestination, ReshapeDestination, classify, classify_error
-from leadrelay.destinations.base import Undeliverable, json_length, redact, retry_after
-from leadrelay.event import Address, ClickIds, Consent, Context, Customer, LeadEvent
-from leadrelay.routing import Router, enabled_destinations
+from leadrelay.destinations import classify, classify_error
+from leadrelay.destinations.dub import DubDestination
+from leadrelay.destinations.pimms import PimmsDestination
+from leadrelay.destinations.reshape import ReshapeDestination
+from leadrelay.destinations.base import Undeliverable, redact, retry_after
+from leadrelay.dialects.common import json_length
+from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
+from leadrelay.routing import Router
+from leadrelay.vendors import destination_states as enabled_destinations
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import lead, send
 
@@ -57,7 +62,7 @@ def croct_lead() -> LeadEvent:
             address=Address(city="San Francisco", region="California", country="US"),
             custom={"plan": "pro"},
         ),
-        click_ids=ClickIds(dub="dubClick_1", pimms="pimmsClick_1"),
+        click_ids={"dub": "dubClick_1", "pimms": "pimmsClick_1"},
         visitor_id="v" * 32,
         context=Context(
             url="https://shop.example/thanks",
@@ -145,7 +150,7 @@ def test_event_quantity_goes_along_only_within_1_to_100(all_on: Settings, cls: A
 
 def test_deferred_attribution_only_when_configured(make_settings: Any) -> None:
     event = croct_lead()
-    event.click_ids.dub = None
+    event.click_ids.pop("dub")
     event.customer.external_id = "user_7"
     assert "dub" not in Router(make_settings(**ALL)).destinations_for(event)
     with pytest.raises(Undeliverable):
@@ -201,7 +206,7 @@ def test_pimms_rejects_a_dub_shaped_body(all_on: Settings) -> None:
 
 def test_pimms_needs_its_click_id_and_only_async_or_wait(make_settings: Any) -> None:
     event = croct_lead()
-    event.click_ids.pimms = None
+    event.click_ids.pop("pimms")
     s = make_settings(**ALL, dub_mode="deferred")
     assert "pimms" not in Router(s).destinations_for(event)
     with pytest.raises(Undeliverable):
@@ -322,10 +327,10 @@ def test_a_destination_without_credentials_is_off(make_settings: Any, capsys: py
 def test_routing_defaults_for_a_site_with_one_vendor(make_settings: Any) -> None:
     dub_only = Router(make_settings(dub_api_key=DUB_KEY))
     assert dub_only.destinations_for(croct_lead()) == ["dub"]
-    assert dub_only.destinations_for(replace(reshape_event("lead_created"), click_ids=ClickIds(dub="c"))) == ["dub"]
+    assert dub_only.destinations_for(replace(reshape_event("lead_created"), click_ids={"dub": "c"})) == ["dub"]
     # A disqualified lead is not a Dub conversion.
-    assert dub_only.destinations_for(replace(reshape_event("lead_disqualified"), click_ids=ClickIds(dub="c"))) == []
-    assert dub_only.destinations_for(replace(croct_lead(), click_ids=ClickIds())) == []
+    assert dub_only.destinations_for(replace(reshape_event("lead_disqualified"), click_ids={"dub": "c"})) == []
+    assert dub_only.destinations_for(replace(croct_lead(), click_ids={})) == []
 
     reshape_only = Router(make_settings(reshape_base_url="http://r.test", reshape_script_id=RESHAPE_SCRIPT, reshape_access_token="t"))
     assert reshape_only.destinations_for(croct_lead()) == ["reshape"]

@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadrelay.config import Settings
-from leadrelay.destinations import DESTINATIONS, classify
+from leadrelay.destinations import classify
+from leadrelay.vendors import DESTINATIONS
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN
 from tests.support.fuzz import fuzz_settings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadrelay.event import Address, ClickIds, Consent, Context, Customer, LeadEvent, dump_event, load_event
+from leadrelay.event import Address, Consent, Context, Customer, LeadEvent, dump_event, load_event
 
 # A row's body as leadrelay wrote it when LeadEvent was a pydantic model (before 2cc3216).
 EARLIER_ROW = (
@@ -10,7 +10,7 @@ EARLIER_ROW = (
     '"source_id":"lead-1","customer":{"external_id":null,"first_name":"Carol","last_name":null,'
     '"emails":["carol@croct.com"],"phones":[],"avatar":null,"address":{"street":null,"district":null,'
     '"city":"San Francisco","region":null,"country":null,"postal_code":null},"company":null,"company_url":null,'
-    '"job_title":null,"birth_date":null,"gender":null,"custom":{"plan":"pro"}},"click_ids":{"dub":"c1","pimms":null},'
+    '"job_title":null,"birth_date":null,"gender":null,"custom":{"plan":"pro"}},"click_ids":{"dub":"c1"},'
     '"visitor_id":"v1","context":{"url":"https://example.com/","referrer":null,"landing_url":null,"page_type":null,'
     '"environment":null,"data_source":null,"user_agent":null,"ip":null},"consent":{"analytics":null,'
     '"personalization":null,"marketing":true},"cookies":{},"properties":{},"mode":null,"quantity":null,'
@@ -27,7 +27,7 @@ EVENT = LeadEvent(
     customer=Customer(
         first_name="Carol", emails=["carol@croct.com"], address=Address(city="San Francisco"), custom={"plan": "pro"}
     ),
-    click_ids=ClickIds(dub="c1"),
+    click_ids={"dub": "c1"},
     visitor_id="v1",
     context=Context(url="https://example.com/"),
     consent=Consent(marketing=True),

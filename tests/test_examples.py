@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from leadrelay.config import load_settings
-from leadrelay.routing import enabled_destinations
+from leadrelay.vendors import destination_states as enabled_destinations
 from tests.support.live import LiveServer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -144,7 +144,7 @@ def test_collected_events_carry_the_visitor_and_click_ids_of_the_request(make_se
         assert client.post("/lr/e", json=body).status_code == 200
         event = client.app.state.service.store.get_event("e-1")  # type: ignore[attr-defined]
     assert event.visitor_id == visitor
-    assert event.click_ids.dub == "clk_9"
+    assert event.click_ids.get("dub") == "clk_9"
 
 
 @pytest.mark.parametrize(

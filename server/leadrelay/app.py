@@ -22,12 +22,12 @@ from leadrelay.collect import Collector
 from leadrelay.config import Settings, load_settings
 from leadrelay.demo import demo_page, demo_script
 from leadrelay.errors import error_response, http_exception
-from leadrelay.event import ClickIds
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
-from leadrelay.routing import Router, enabled_destinations
+from leadrelay.routing import Router
 from leadrelay.snippet import Snippet
 from leadrelay.store import SqlStore, open_store
+from leadrelay.vendors import CLICK_IDS, destination_states
 from leadrelay.worker import Worker
 
 log = logging.getLogger("leadrelay")
@@ -49,16 +49,16 @@ class Service:
     async def click(self, request: Request) -> Response:
         """Landing with ?dub_id= / ?pimms_id=: set the click-id cookies from the server."""
         given = {}
-        for vendor, name in (("dub", "dub_id"), ("pimms", "pimms_id")):
+        for vendor, name in CLICK_IDS.items():
             value = request.query_params.get(name)
             if value is None:
                 continue
-            if not CLICK_ID_PATTERN.match(value):
+            if not CLICK_ID_PATTERN.fullmatch(value):
                 return error_response(400, "bad_request", f"{name}: must be 1-190 letters, digits, '_' or '-'")
             given[vendor] = value
         caller = Caller(request.scope)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
-        response.raw_headers.extend(self.identity.click_cookies(caller, ClickIds(**given)))
+        response.raw_headers.extend(self.identity.click_cookies(caller, given))
         cookie = self.identity.visitor_cookie(caller, self.identity.visitor(caller))
         if cookie is not None:
             response.raw_headers.append(cookie)
@@ -71,7 +71,7 @@ class Service:
         except Exception:  # noqa: BLE001
             return error_response(503, "storage_unavailable", "the store cannot be read")
         destinations = {}
-        for name, why in enabled_destinations(self.settings).items():
+        for name, why in destination_states(self.settings).items():
             entry: dict[str, object] = {"state": why, "deliveries": counts.get(name, {})}
             if why == "on":
                 known = health.get(name)

@@ -16,10 +16,11 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from leadrelay.dialects import DIALECTS
-from leadrelay.dialects.base import event_of
+from leadrelay.dialects.base import CheckedDialect, Dialect
 from leadrelay.encoding import dump_json
-from leadrelay.event import ClickIds, LeadEvent, load_event
+from leadrelay.event import LeadEvent, load_event
+from leadrelay.protocol import Envelope
+from leadrelay.vendors import CLICK_IDS, DIALECTS
 
 
 @dataclass(slots=True)
@@ -30,7 +31,7 @@ class Seen:
     received_at: float
     ip: str | None
     user_agent: str | None
-    click_ids: ClickIds  # from the visitor's click-id cookies
+    click_ids: dict[str, str]  # from the visitor's click-id cookies, by vendor
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -38,18 +39,29 @@ class Seen:
             "received_at": self.received_at,
             "ip": self.ip,
             "user_agent": self.user_agent,
-            "click_ids": {"dub": self.click_ids.dub, "pimms": self.click_ids.pimms},
+            "click_ids": self.click_ids,
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Seen:
-        clicks = doc["click_ids"]
-        return cls(doc["visitor_id"], doc["received_at"], doc["ip"], doc["user_agent"], ClickIds(**clicks))
+        clicks = {vendor: click for vendor, click in doc["click_ids"].items() if click}
+        return cls(doc["visitor_id"], doc["received_at"], doc["ip"], doc["user_agent"], clicks)
 
 
 def dump_arrival(envelope: dict[str, Any], seen: dict[str, Any]) -> str:
     """The stored body of an accepted `envelope`; `seen` is `Seen.as_json()`, built once per batch."""
     return dump_json({"envelope": envelope, "seen": seen}).decode()
+
+
+def event_of(dialect: Dialect, envelope: dict[str, Any]) -> LeadEvent:
+    """The event of an envelope `dialect` accepted (as a dict), mapped as its `parse` maps it.
+
+    A checked dialect maps without validating; another validates again, since its
+    mapping reads the validated model.
+    """
+    if isinstance(dialect, CheckedDialect):
+        return dialect.event_of(envelope)
+    return dialect.parse(Envelope.model_validate(envelope))
 
 
 def event_of_arrival(envelope: dict[str, Any], seen: Seen) -> LeadEvent:
@@ -82,5 +94,8 @@ def enrich(event: LeadEvent, envelope: dict[str, Any], seen: Seen) -> None:
     ctx.ip = ctx.ip or seen.ip
     sent = envelope.get("click_ids") or {}
     clicks = event.click_ids
-    clicks.dub = clicks.dub or sent.get("dub") or seen.click_ids.dub
-    clicks.pimms = clicks.pimms or sent.get("pimms") or seen.click_ids.pimms
+    for vendor in CLICK_IDS:
+        if vendor not in clicks:
+            click = sent.get(vendor) or seen.click_ids.get(vendor)
+            if click:
+                clicks[vendor] = click

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from leadrelay.config import Settings, load_settings
 from leadrelay.event import dump_event
-from leadrelay.routing import enabled_destinations
+from leadrelay.vendors import DESTINATIONS, destination_states
 
 
 def _settings_or_exit(args: argparse.Namespace) -> Settings:
@@ -39,7 +39,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"  secret key:       {'set' if s.secret_key else 'DEVELOPMENT DEFAULT (set LEADRELAY_SECRET_KEY)'}")
     print(f"  allowed origins:  {', '.join(s.allowed_origins) or '(same origin only)'}")
     print(f"  endpoint prefix:  {s.path_prefix}")
-    for name, why in enabled_destinations(s).items():
+    for name, why in destination_states(s).items():
         print(f"  destination {name + ':':8} {why}")
     return 0
 
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("replay", "re-queue dead-lettered deliveries")
     p.add_argument("--all", action="store_true", help="every dead-lettered delivery")
-    p.add_argument("--destination", metavar="NAME", help="only this destination's (dub, pimms, reshape)")
+    p.add_argument("--destination", metavar="NAME", help=f"only this destination's ({', '.join(DESTINATIONS)})")
     p.add_argument("--event", metavar="ID", help="only this event's")
     p.set_defaults(func=cmd_replay)
 

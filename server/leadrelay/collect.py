@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from leadrelay.arrival import Seen, dump_arrival, enrich
 from leadrelay.caller import Caller
 from leadrelay.config import Settings
-from leadrelay.dialects import Dialect, DialectError, configured_dialects
+from leadrelay.dialects import Dialect, DialectError
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.encoding import dump_json
 from leadrelay.errors import error_response
@@ -28,6 +28,7 @@ from leadrelay.intake import GroupCommitter
 from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
+from leadrelay.vendors import configured_dialects
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
 MAX_DEPTH = 32  # objects and lists inside a payload; vendors' own rules nest far less
@@ -88,7 +89,7 @@ class Collector:
         self.intake = intake
         self.router = router
         self.identity = identity
-        self.dialects = configured_dialects(settings.croct_event_types)
+        self.dialects = configured_dialects(settings)
         self.fast = FastPath(self.dialects, settings.max_batch_events)
         self.on_deliveries: Callable[[], None] | None = None  # the worker's wake-up, when it runs here
 

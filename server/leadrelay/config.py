@@ -15,13 +15,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from leadrelay.vendors import SETTINGS
+
 DEV_SECRET_KEY = "leadrelay-development-secret-key-do-not-use-in-production"
 
 _config_file: Path | None = None
 
 
-class Settings(BaseSettings):
-    """Every setting of leadrelay. The README documents each one."""
+class ServiceSettings(BaseSettings):
+    """The settings of the service itself; each vendor brings its own (leadrelay.vendors). The README documents each one."""
 
     model_config = SettingsConfigDict(env_prefix="LEADRELAY_", extra="forbid", validate_default=True)
 
@@ -40,28 +42,6 @@ class Settings(BaseSettings):
     # Identity and click ids
     attribution: Literal["last-click", "first-click"] = "last-click"
     cookie_domain: str | None = None
-    croct_event_types: list[str] = Field(default_factory=lambda: ["leadGenerated"])
-
-    # Dub
-    dub_api_key: SecretStr | None = None
-    dub_base_url: str = "https://api.dub.co"
-    dub_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up", "lead_created": "Sign up"})
-    dub_mode: Literal["async", "wait", "deferred"] = "async"
-    dub_deferred: bool = False
-
-    # PIMMS
-    pimms_api_key: SecretStr | None = None
-    pimms_base_url: str = "https://api.pimms.io"
-    pimms_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up", "lead_created": "Sign up"})
-    pimms_mode: Literal["async", "wait"] = "async"
-
-    # DATA Reshape
-    reshape_base_url: str | None = None
-    reshape_script_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{8}$")
-    reshape_access_token: SecretStr | None = None
-    reshape_path: str = "/reshape/standard/event"
-    reshape_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "lead_created"})
-    reshape_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
     # Delivery
     worker: bool = True
@@ -88,22 +68,6 @@ class Settings(BaseSettings):
         value = "/" + value.strip("/")
         if value == "/" or not all(c.isalnum() or c in "/_-" for c in value):
             raise ValueError("must be a non-root URL path of letters, digits, '_', '-' and '/'")
-        return value
-
-    @field_validator("dub_base_url", "pimms_base_url", "reshape_base_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-    @field_validator("reshape_path")
-    @classmethod
-    def _reshape_path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
         return value
 
     @model_validator(mode="after")
@@ -139,6 +103,10 @@ class Settings(BaseSettings):
         if _config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file))
         return tuple(sources)
+
+
+class Settings(ServiceSettings, *SETTINGS):  # type: ignore[misc]
+    """Every setting of leadrelay: the service's, then each vendor's, under one set of sources."""
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

@@ -7,7 +7,7 @@ import html
 from starlette.responses import HTMLResponse, Response
 
 from leadrelay.config import Settings
-from leadrelay.routing import enabled_destinations
+from leadrelay.vendors import destination_states
 
 # The README's one-line stub: calls made before the snippet arrives are queued, then replayed in order.
 STUB = (
@@ -66,7 +66,7 @@ _SCRIPT = """document.getElementById('lead').addEventListener('submit', function
 
 
 def demo_page(script_url: str, settings: Settings, collect_url: str | None = None) -> HTMLResponse:
-    on = [name for name, why in enabled_destinations(settings).items() if why == "on"]
+    on = [name for name, why in destination_states(settings).items() if why == "on"]
     warning = "The server is using its development secret key." if settings.uses_dev_secret else ""
     body = _PAGE.format(
         stub=STUB,

@@ -57,12 +57,6 @@ class Customer:
 
 
 @dataclass(kw_only=True)
-class ClickIds:
-    dub: str | None = None
-    pimms: str | None = None
-
-
-@dataclass(kw_only=True)
 class Context:
     url: str | None = None
     referrer: str | None = None
@@ -98,7 +92,8 @@ class LeadEvent:
     source_id: str | None = None
     """the id the payload itself gives the event (Reshape event.id, Croct leadId)"""
     customer: Customer = field(default_factory=Customer)
-    click_ids: ClickIds = field(default_factory=ClickIds)
+    click_ids: dict[str, str] = field(default_factory=dict)
+    """vendor name -> the click id the visitor carried (leadrelay.vendors names the click-id vendors)"""
     visitor_id: str | None = None
     context: Context = field(default_factory=Context)
     consent: Consent | None = None

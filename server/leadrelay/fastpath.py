@@ -22,12 +22,13 @@ output is not used, as it would order keys as the schema does, not as the client
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from leadrelay.dialects.base import CheckedDialect, Dialect
+from leadrelay.protocol import CheckedEnvelope
 
 ASTRAL_LEAD_BYTE = 0xF0
 
@@ -52,7 +53,10 @@ class FastPath:
         # The adapter's compiled validator, called directly: TypeAdapter.validate_python's
         # keyword handling in Python is 7% of the check's time on a beacon.
         self._check: Callable[[Any], Any] | None = None
-        envelopes = tuple(dialect.checked for dialect in self.dialects.values())
+        envelopes = tuple(
+            CheckedEnvelope[Literal[name], dialect.checked_type, dialect.checked_payload]  # type: ignore[valid-type]
+            for name, dialect in self.dialects.items()
+        )
         if envelopes:
             event = Annotated[Union[envelopes], Field(discriminator="dialect")]  # type: ignore[valid-type]
             batch = TypedDict(  # type: ignore[operator]

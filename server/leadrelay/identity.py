@@ -21,11 +21,11 @@ from itsdangerous import Signer
 
 from leadrelay.caller import Caller
 from leadrelay.config import Settings
-from leadrelay.event import ClickIds
+from leadrelay.vendors import CLICK_IDS
 
 VISITOR_COOKIE = "lr_vid"
-CLICK_COOKIES = {"dub": "dub_id", "pimms": "pimms_id"}
-CLICK_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,190}$")
+CLICK_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,190}")
+"""A click id: what Dub's and PIMMS's short links append (matched whole, with fullmatch)."""
 CLICK_MAX_AGE = 90 * 24 * 3600
 VISITOR_MAX_AGE = 365 * 24 * 3600
 
@@ -79,22 +79,22 @@ class Identity:
 
     # -- click ids -------------------------------------------------------------
 
-    def click_ids(self, caller: Caller) -> ClickIds:
+    def click_ids(self, caller: Caller) -> dict[str, str]:
+        """The click ids of the visitor's click-id cookies, by vendor."""
         if caller.header(b"cookie") is None:  # the first beacon of a visit, and every server's
-            return ClickIds()
+            return {}
         found = {}
-        for vendor, name in CLICK_COOKIES.items():
+        for vendor, name in CLICK_IDS.items():
             value = caller.cookie(name)
-            found[vendor] = value if value and CLICK_ID_PATTERN.match(value) else None
-        return ClickIds(**found)
+            if value and CLICK_ID_PATTERN.fullmatch(value):
+                found[vendor] = value
+        return found
 
-    def click_cookies(self, caller: Caller, given: ClickIds) -> list[Header]:
-        """A Set-Cookie header per given click id; under first-click attribution an existing one is kept."""
+    def click_cookies(self, caller: Caller, given: dict[str, str]) -> list[Header]:
+        """A Set-Cookie header per given click id (by vendor); under first-click attribution an existing one is kept."""
         headers = []
-        for vendor, name in CLICK_COOKIES.items():
-            value = getattr(given, vendor)
-            if value is None:
-                continue
+        for vendor, value in given.items():
+            name = CLICK_IDS[vendor]
             if self.settings.attribution == "first-click" and caller.cookie(name):
                 continue
             headers.append(self._set_cookie(caller, name, value, CLICK_MAX_AGE, httponly=False))

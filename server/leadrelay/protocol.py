@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 from typing_extensions import NotRequired, TypedDict
 
-DialectName = Literal["croct", "reshape", "dub", "pimms"]
+from leadrelay.dialects.base import CHECKED, FieldError
+from leadrelay.vendors import CLICK_IDS, DIALECTS
+
+DialectName = Literal[tuple(DIALECTS)]  # type: ignore[valid-type]
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 
@@ -22,13 +25,12 @@ class PageContext(BaseModel):
     landing_url: str | None = Field(default=None, max_length=4096)
 
 
-class ClientClickIds(BaseModel):
-    """Click ids the browser could read when the visitor acted (server cookies win when absent)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dub: str | None = Field(default=None, min_length=1, max_length=190)
-    pimms: str | None = Field(default=None, min_length=1, max_length=190)
+ClientClickIds: type[BaseModel] = create_model(
+    "ClientClickIds",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Click ids the browser could read when the visitor acted, by vendor (the cookies count when absent).",
+    **{vendor: (str | None, Field(default=None, min_length=1, max_length=190)) for vendor in CLICK_IDS},  # type: ignore[call-overload]
+)
 
 
 class Envelope(BaseModel):
@@ -45,14 +47,6 @@ class Envelope(BaseModel):
     ts: int | None = Field(default=None, ge=0, description="client clock, ms since the epoch")
 
 
-class FieldError(BaseModel):
-    """One broken rule: where (a dotted path into the payload), what, and the rule's short name."""
-
-    path: str
-    message: str
-    rule: str
-
-
 Status = Literal["accepted", "duplicate", "rejected"]
 
 
@@ -67,9 +61,6 @@ class Result(TypedDict, total=False):
 
 # -- Checked envelopes: the fast path's schema (see leadrelay.fastpath) -------------------
 
-CHECKED = ConfigDict(extra="forbid", strict=True)
-"""Known properties only, exact JSON types: a checked schema may be stricter than the exact rules, never looser."""
-
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
 Url4096 = Annotated[str, StringConstraints(max_length=4096)]
 ClickId = Annotated[str, StringConstraints(min_length=1, max_length=190)]
@@ -83,11 +74,10 @@ class CheckedPageContext(TypedDict, total=False):
     landing_url: Url4096 | None
 
 
-class CheckedClickIds(TypedDict, total=False):
-    __pydantic_config__ = CHECKED  # type: ignore[misc]
-
-    dub: ClickId | None
-    pimms: ClickId | None
+CheckedClickIds = TypedDict(  # type: ignore[misc]
+    "CheckedClickIds", {vendor: ClickId | None for vendor in CLICK_IDS}, total=False
+)
+CheckedClickIds.__pydantic_config__ = CHECKED  # type: ignore[attr-defined]
 
 
 DialectT = TypeVar("DialectT")

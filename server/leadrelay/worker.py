@@ -26,12 +26,12 @@ from typing import Any, Callable, TypeVar
 
 import httpx
 
-from leadrelay import destinations as registry
 from leadrelay.config import Settings
 from leadrelay.destinations import Destination, Outcome, Undeliverable, classify, classify_error
 from leadrelay.destinations.base import redact
 from leadrelay.intake import LOOP_LOCK_WAIT_S
 from leadrelay.store import Claim, Finish, SqlStore, StoreBusy
+from leadrelay.vendors import enabled_destinations
 
 log = logging.getLogger("leadrelay.worker")
 
@@ -96,7 +96,7 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.destinations = registry.enabled(settings) if destinations is None else destinations
+        self.destinations = enabled_destinations(settings) if destinations is None else destinations
         self.id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._client = client
         self._own_client = client is None

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from leadrelay.dialects import DIALECTS, DialectError
-from leadrelay.dialects.base import event_of
+from leadrelay.dialects import DialectError
+from leadrelay.vendors import DIALECTS
+from leadrelay.arrival import event_of
 from leadrelay.event import LeadEvent
 from leadrelay.protocol import Envelope, FieldError
 

@@ -45,7 +45,7 @@ def test_seed_004_example_with_a_quantity_in_range_is_accepted() -> None:
     example = seed_json("dub_004_example.json") | {"eventQuantity": 100}
     event = accept("dub", example)
 
-    assert (event.name, event.click_ids.dub, event.customer.external_id) == ("Sign up", "<string>", "<string>")
+    assert (event.name, event.click_ids.get("dub"), event.customer.external_id) == ("Sign up", "<string>", "<string>")
     assert (event.mode, event.quantity, event.properties) == ("async", 100, {})
     assert (event.customer.first_name, event.customer.emails, event.customer.avatar) == (None, [], None)
     assert event.raw == example
@@ -56,7 +56,7 @@ def test_seed_001_older_example_with_external_id_is_accepted() -> None:
     event = accept("dub", example)
 
     assert event.customer.external_id == "<id>"
-    assert event.click_ids.dub == "<id>"
+    assert event.click_ids.get("dub") == "<id>"
     assert event.mode == "async"
     assert answer("dub", example) is None
 
@@ -226,7 +226,7 @@ def test_full_body_maps_to_the_lead_event() -> None:
     event = accept("dub", payload)
 
     assert (event.id, event.dialect, event.name) == ("e1", "dub", "Sign up")
-    assert event.click_ids.dub == "rLnWe1uz9t282v7g" and event.click_ids.pimms is None
+    assert event.click_ids.get("dub") == "rLnWe1uz9t282v7g" and event.click_ids.get("pimms") is None
     c = event.customer
     assert (c.external_id, c.first_name, c.last_name, c.name) == ("cus_1", "Ann Lee", None, "Ann Lee")
     assert (c.emails, c.avatar) == (["ann@example.com"], "https://example.com/ann.png")
@@ -237,5 +237,5 @@ def test_full_body_maps_to_the_lead_event() -> None:
 
 def test_deferred_click_maps_to_no_click_id() -> None:
     event = accept("dub", body(clickId="", mode="deferred"))
-    assert event.click_ids.dub is None
+    assert event.click_ids.get("dub") is None
     assert event.mode == "deferred"

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from leadrelay.dialects import DIALECTS
+from leadrelay.vendors import DIALECTS
 from leadrelay.dialects.base import errors_from_validation, format_path
 from leadrelay.dialects.common import is_url, js_length
 

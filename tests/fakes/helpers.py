@@ -13,7 +13,7 @@ import pytest
 
 from leadrelay.config import Settings
 from leadrelay.destinations import Destination
-from leadrelay.event import ClickIds, Context, Customer, LeadEvent
+from leadrelay.event import Context, Customer, LeadEvent
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, SqlStore, open_store
 from leadrelay.worker import Worker
@@ -62,7 +62,7 @@ def lead(n: int = 0, **changes: Any) -> LeadEvent:
         currency="USD",
         source_id=f"lead-{n}",
         customer=Customer(first_name="Carol", last_name="Doe", emails=[f"carol{n}@example.com"]),
-        click_ids=ClickIds(dub=f"dubclick{n}", pimms=f"pimmsclick{n}"),
+        click_ids={"dub": f"dubclick{n}", "pimms": f"pimmsclick{n}"},
         visitor_id=uuid.uuid4().hex,
         context=Context(url="https://shop.example/thanks", user_agent="Mozilla/5.0 test", ip="203.0.113.7"),
         received_at=time.time(),

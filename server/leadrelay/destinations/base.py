@@ -12,11 +12,12 @@ import email.utils
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
+from pydantic import AfterValidator
 
-from leadrelay.config import Settings
+from leadrelay.dialects.common import json_length
 from leadrelay.event import LeadEvent
 
 Verdict = Literal["delivered", "retry", "dead"]
@@ -24,6 +25,16 @@ Verdict = Literal["delivered", "retry", "dead"]
 MAX_KEPT_CHARS = 4000  # the longest vendor answer (as text) kept with a delivery
 MAX_ERROR_CHARS = 500  # the longest vendor explanation kept as a delivery's last error
 WILDCARD = "*"
+
+
+def _base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
+"""A destination's base URL setting: http(s), kept without its trailing slash."""
 
 
 class Undeliverable(Exception):
@@ -58,13 +69,14 @@ class Destination:
     name: ClassVar[str]
     dialect: ClassVar[str]  # events in this dialect always go to this destination
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Any) -> None:
+        """`settings` is leadrelay.config.Settings, which holds every vendor's settings."""
         self.settings = settings
 
     # -- configuration ------------------------------------------------------------
 
     @classmethod
-    def missing(cls, settings: Settings) -> str | None:
+    def missing(cls, settings: Any) -> str | None:
         """Why this destination is off (the settings it lacks), or None when it is on."""
         raise NotImplementedError
 
@@ -222,31 +234,26 @@ def _json_or_none(response: httpx.Response) -> Any:
 # -- helpers for building vendor bodies -----------------------------------------------
 
 
-def json_length(value: Any, limit: int | None = None) -> int:
-    """Length of JSON.stringify(value) as JavaScript counts it (UTF-16 code units, no spaces).
-
-    With `limit`, a text short enough to fit whatever its characters are is not measured exactly.
-    """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if limit is not None and 2 * len(text) <= limit:
-        return len(text)
-    return len(text.encode("utf-16-le")) // 2
-
-
 def fit_metadata(metadata: dict[str, Any], limit: int) -> dict[str, Any]:
-    """`metadata` cut to at most `limit` JSON characters: the largest properties go first, and are listed."""
+    """`metadata` cut to at most `limit` JSON characters: the largest properties are dropped first.
+
+    Linear in the size of the metadata: each property is measured once, and the JSON length of
+    an object is the sum of its entries' lengths, their commas and its braces.
+    """
     if json_length(metadata, limit) <= limit:
         return metadata
-    properties = dict(metadata.get("properties") or {})
-    out = {k: v for k, v in metadata.items() if k != "properties"}
-    by_size = sorted(properties, key=lambda k: json_length({k: properties[k]}), reverse=True)
-    for key in by_size:
-        trial = {**out, "properties": properties, "truncated": True}
-        if json_length(trial) <= limit:
+    properties: dict[str, Any] = metadata.get("properties") or {}
+    rest = {k: v for k, v in metadata.items() if k not in ("properties", "truncated")}
+    size = {key: json_length({key: value}) - 2 for key, value in properties.items()}  # '"key":value'
+    total = json_length({**rest, "properties": {}, "truncated": True}) + sum(size.values()) + max(len(size) - 1, 0)
+    kept = dict(properties)
+    for key in sorted(size, key=size.__getitem__, reverse=True):
+        if total <= limit:
             break
-        del properties[key]
-    out = {**out, "properties": properties, "truncated": True}
-    if json_length(out) > limit:  # even without properties it is too long: keep only the basics
+        total -= size[key] + (1 if len(kept) > 1 else 0)  # and its comma, unless it was alone
+        del kept[key]
+    out = {**rest, "properties": kept, "truncated": True}
+    if total > limit:  # even without properties it is too long: keep only the basics
         out = {k: out[k] for k in ("value", "currency", "truncated") if k in out}
     return out
 

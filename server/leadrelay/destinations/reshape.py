@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Callable
 
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 
-from leadrelay.config import Settings
-from leadrelay.destinations.base import Destination, Outgoing, Undeliverable
+from leadrelay.destinations.base import BaseUrl, Destination, Outgoing, Undeliverable
 from leadrelay.dialects.common import email_or_sha256, phone_or_sha256
 from leadrelay.event import LeadEvent
-from leadrelay.identity import CLICK_COOKIES
 
 MAPPED = {
     "event": {"name", "id", "value", "currency", "exchange_rate", "properties"},
@@ -23,6 +22,22 @@ MAPPED = {
 """The keys of each section that leadrelay builds from its canonical event; Reshape's other keys pass through."""
 
 
+class ReshapeSettings(BaseModel):
+    reshape_base_url: BaseUrl | None = None
+    reshape_script_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{8}$")
+    reshape_access_token: SecretStr | None = None
+    reshape_path: str = "/reshape/standard/event"
+    reshape_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "lead_created"})
+    reshape_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("reshape_path")
+    @classmethod
+    def _reshape_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
 
@@ -31,7 +46,7 @@ class ReshapeDestination(Destination):
     name = "reshape"
     dialect = "reshape"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ReshapeSettings) -> None:
         super().__init__(settings)
         self.url = f"{settings.reshape_base_url}{settings.reshape_path}"
         self.params = {"id": settings.reshape_script_id or ""}
@@ -40,7 +55,7 @@ class ReshapeDestination(Destination):
         self._token = token
 
     @classmethod
-    def missing(cls, settings: Settings) -> str | None:
+    def missing(cls, settings: ReshapeSettings) -> str | None:
         lacking = [
             name
             for name in ("reshape_base_url", "reshape_script_id", "reshape_access_token")
@@ -50,7 +65,7 @@ class ReshapeDestination(Destination):
 
     @property
     def events(self) -> dict[str, str]:
-        return self.settings.reshape_events
+        return self.settings.reshape_events  # type: ignore[no-any-return]
 
     def secrets(self) -> list[str]:
         return [self._token]
@@ -64,11 +79,11 @@ class ReshapeDestination(Destination):
             "context": self._context(event),
             "user": self._user(event),
         }
+        from leadrelay.vendors import CLICK_IDS  # the registry imports this module: read it when sending
+
         cookies = {**event.cookies}
-        for vendor, cookie in CLICK_COOKIES.items():
-            click = getattr(event.click_ids, vendor)
-            if click:
-                cookies[cookie] = click
+        for vendor, click in event.click_ids.items():
+            cookies[CLICK_IDS[vendor]] = click
         if cookies:
             body["cookies"] = cookies
         if event.consent is not None:

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from leadrelay.event import LeadEvent
-from leadrelay.protocol import Envelope, FieldError
+
+if TYPE_CHECKING:  # the envelope is the collector's (leadrelay.protocol), which reads the vendor registry
+    from leadrelay.protocol import Envelope
+
+
+class FieldError(BaseModel):
+    """One broken rule: where (a dotted path into the payload), what, and the rule's short name."""
+
+    path: str
+    message: str
+    rule: str
+
+
+CHECKED = ConfigDict(extra="forbid", strict=True)
+"""Known properties only, exact JSON types: a checked schema may be stricter than the exact rules, never looser."""
 
 
 class DialectError(Exception):
@@ -21,6 +35,9 @@ class DialectError(Exception):
 
 class Dialect(Protocol):
     name: str
+
+    def configured(self, settings: Any) -> Dialect:
+        """This dialect as the site's settings configure it (most dialects have nothing to configure)."""
 
     def parse(self, envelope: Envelope) -> LeadEvent:
         """Validate `envelope.payload` exactly and map it to the canonical event.
@@ -37,8 +54,10 @@ class Dialect(Protocol):
 class CheckedDialect(Dialect, Protocol):
     """A dialect whose valid payloads a schema can also recognise in one pass (leadrelay.fastpath)."""
 
-    checked: Any
-    """A CheckedEnvelope type: whatever it takes (with no astral character) `parse` accepts too.
+    checked_type: Any
+    """The envelope `type`s the checked schema takes (a Literal)."""
+    checked_payload: Any
+    """A TypedDict: whatever it takes (with no astral character) `parse` accepts too.
 
     It must also bound nesting within collect.MAX_DEPTH, as croct's does: the fast path
     skips the exact path's depth check (a payload typed `dict[str, Any]` would need one).
@@ -48,19 +67,7 @@ class CheckedDialect(Dialect, Protocol):
         """The event of an envelope `parse` accepted (as a dict), mapped as `parse` maps it, without validating again."""
 
     def name_of(self, envelope: dict[str, Any]) -> str:
-        """The name of the event of an envelope `checked` took (what `event_of(envelope).name` would say)."""
-
-
-def event_of(dialect: Dialect, envelope: dict[str, Any]) -> LeadEvent:
-    """The event of an envelope `dialect` accepted (as a dict), mapped as its `parse` maps it.
-
-    The store keeps accepted envelopes and maps them when they are read (leadrelay.arrival).
-    A checked dialect maps without validating; another validates again, since its
-    mapping reads the validated model.
-    """
-    if isinstance(dialect, CheckedDialect):
-        return dialect.event_of(envelope)
-    return dialect.parse(Envelope.model_validate(envelope))
+        """The name of the event of an envelope the checked schema took (what `event_of(envelope).name` would say)."""
 
 
 def format_path(loc: tuple[int | str, ...]) -> str:

@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, Strict, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
-from leadrelay.dialects.base import DialectError, errors_from_validation
-from leadrelay.protocol import FieldError
+from leadrelay.dialects.base import DialectError, FieldError, errors_from_validation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -186,9 +185,15 @@ def whole_number(minimum: int | None = None, maximum: int | None = None) -> Call
     return check
 
 
-def json_length(value: Any) -> int:
-    """The length of `JSON.stringify(value)` in JavaScript."""
-    return js_length(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+def json_length(value: Any, limit: int | None = None) -> int:
+    """The length of `JSON.stringify(value)` in JavaScript (UTF-16 code units, no spaces).
+
+    With `limit`, a text short enough to fit whatever its characters are is not measured exactly.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if limit is not None and 2 * len(text) <= limit:
+        return len(text)
+    return js_length(text)
 
 
 Str = Annotated[str, Strict()]

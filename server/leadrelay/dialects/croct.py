@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -27,13 +27,22 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
-from leadrelay.dialects.base import DialectError
+from leadrelay.dialects.base import CHECKED, DialectError, FieldError
 from leadrelay.dialects.common import js_length, length, real_date, url, validate
 from leadrelay.event import Address, Customer, LeadEvent
-from leadrelay.protocol import CHECKED, CheckedEnvelope, Envelope, FieldError
+
+if TYPE_CHECKING:
+    from leadrelay.protocol import Envelope
 
 SUPPORTED_TYPES: frozenset[str] = frozenset({"leadGenerated"})
 """The Croct event types validated exactly; the croct_event_types setting may add others."""
+
+
+
+class CroctSettings(BaseModel):
+    croct_event_types: list[str] = Field(default_factory=lambda: ["leadGenerated"])
+    """The Croct event types accepted: leadGenerated is validated exactly, others must be objects."""
+
 
 MAX_ATTRIBUTES = 10
 MAX_ATTRIBUTE_NAME = 20
@@ -273,7 +282,6 @@ class CheckedLeadGenerated(TypedDict, total=False):
     lead: CheckedLead
 
 
-CHECKED_ENVELOPE = CheckedEnvelope[Literal["croct"], Literal["leadGenerated"], CheckedLeadGenerated]
 
 
 def _customer(payload: dict[str, Any]) -> Customer:
@@ -328,10 +336,14 @@ class CroctDialect:
     """
 
     name = "croct"
-    checked = CHECKED_ENVELOPE
+    checked_type = Literal["leadGenerated"]
+    checked_payload = CheckedLeadGenerated
 
     def __init__(self, types: Iterable[str] = ("leadGenerated",)) -> None:
         self.types = frozenset(types) | SUPPORTED_TYPES
+
+    def configured(self, settings: CroctSettings) -> CroctDialect:
+        return CroctDialect(settings.croct_event_types)
 
     def parse(self, envelope: Envelope) -> LeadEvent:
         if envelope.type is None or envelope.type not in self.types:

@@ -6,16 +6,22 @@ Dub has one `customerName`; it is kept whole in `customer.first_name` (so
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
 from leadrelay.dialects.common import Email, Str, Url, json_length, length, validate, whole_number
-from leadrelay.event import ClickIds, Customer, LeadEvent
-from leadrelay.protocol import Envelope, FieldError
+from leadrelay.dialects.base import FieldError
+from leadrelay.event import Customer, LeadEvent
+
+if TYPE_CHECKING:
+    from leadrelay.protocol import Envelope
 
 MAX_METADATA = 10_000
+"""Dub (and PIMMS) cap `JSON.stringify(metadata)` at this many characters."""
+MODES = ("async", "wait", "deferred")
+Mode = Literal["async", "wait", "deferred"]
 
 
 def not_blank(value: str) -> str:
@@ -53,7 +59,7 @@ class TrackLead(BaseModel):
     customerName: Name | None = None
     customerEmail: CustomerEmail | None = None
     customerAvatar: Url | None = None
-    mode: Literal["async", "wait", "deferred"] = "async"
+    mode: Mode = "async"
     eventQuantity: Annotated[int, BeforeValidator(whole_number(1, 100))] | None = None
     metadata: Metadata | None = None
 
@@ -100,7 +106,7 @@ class TrackLeadBody(Protocol):
 
 
 def track_lead_event(
-    envelope: Envelope, dialect: str, body: TrackLeadBody, external_id: str | None, click_ids: ClickIds
+    envelope: Envelope, dialect: str, body: TrackLeadBody, external_id: str | None, click_ids: dict[str, str]
 ) -> LeadEvent:
     """The canonical event of a validated track-lead body; customerName is kept whole in first_name."""
     return LeadEvent(
@@ -126,9 +132,12 @@ class DubDialect:
 
     name = "dub"
 
+    def configured(self, settings: object) -> DubDialect:
+        return self
+
     def parse(self, envelope: Envelope) -> LeadEvent:
         body = validate(TrackLead, envelope.payload, customer_id_errors(envelope.payload))
-        return track_lead_event(envelope, self.name, body, body.customer_id, ClickIds(dub=body.clickId or None))
+        return track_lead_event(envelope, self.name, body, body.customer_id, {"dub": body.clickId} if body.clickId else {})
 
     def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         return None

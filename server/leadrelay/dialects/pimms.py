@@ -6,15 +6,18 @@ the customer id is `externalId`; PIMMS does not know `customerExternalId`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
 from leadrelay.dialects.common import Url, length, validate, whole_number
 from leadrelay.dialects.dub import CustomerEmail, EventName, ExternalId, Name, track_lead_event
-from leadrelay.event import ClickIds, LeadEvent
-from leadrelay.protocol import Envelope, FieldError
+from leadrelay.dialects.base import FieldError
+from leadrelay.event import LeadEvent
+
+if TYPE_CHECKING:
+    from leadrelay.protocol import Envelope
 
 MODES = ("async", "wait")
 
@@ -62,12 +65,15 @@ class PimmsDialect:
 
     name = "pimms"
 
+    def configured(self, settings: object) -> PimmsDialect:
+        return self
+
     def parse(self, envelope: Envelope) -> LeadEvent:
         payload = envelope.payload
         renamed = dub_name_errors(payload)
         rest = {k: v for k, v in payload.items() if k != "customerExternalId"}
         body = validate(TrackLead, rest, renamed)
-        return track_lead_event(envelope, self.name, body, body.externalId, ClickIds(pimms=body.clickId))
+        return track_lead_event(envelope, self.name, body, body.externalId, {"pimms": body.clickId})
 
     def answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         return None

@@ -8,7 +8,7 @@ given, so the customer's emails and phones may be SHA-256 hex digests.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
@@ -24,7 +24,10 @@ from leadrelay.dialects.common import (
     whole_number,
 )
 from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
-from leadrelay.protocol import Envelope, FieldError
+from leadrelay.dialects.base import FieldError
+
+if TYPE_CHECKING:
+    from leadrelay.protocol import Envelope
 
 LEAD_EVENTS = ("lead_created", "lead_qualified", "lead_disqualified")
 """Events the server API only takes with a currency and an id (the deduplication key)."""
@@ -151,6 +154,9 @@ class ReshapeDialect:
     """DATA Reshape's push object."""
 
     name = "reshape"
+
+    def configured(self, settings: object) -> ReshapeDialect:
+        return self
 
     def parse(self, envelope: Envelope) -> LeadEvent:
         body = validate(ReshapePush, envelope.payload, lead_event_errors(envelope.payload))
