@@ -397,7 +397,37 @@ def test_a_failure_inside_the_collector_is_a_json_500_and_the_service_goes_on(
     monkeypatch.setattr(collector, "_judge_batch", broken)
     response = post(client, {"events": [croct()]})
     assert response.status_code == 500
-    assert response.json()["error"]["code"] == "internal_error"
-    assert "the collect endpoint failed" in caplog.text
+    error = response.json()["error"]
+    assert error["code"] == "internal_error"
+    error_id = error["message"].split("error id ")[1].split(")")[0]
+    assert f"the collect endpoint failed (error id {error_id})" in caplog.text and "RuntimeError: a bug" in caplog.text
     monkeypatch.undo()
     assert post(client, {"events": [croct()]}).status_code == 200
+
+
+def test_a_bug_in_storing_is_a_500_not_a_503(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the database failing is 503 (retry later); a bug must not hide behind it."""
+    store = store_of(client)
+
+    def buggy(items: Any) -> Any:
+        raise TypeError("a bug in the store code")
+
+    monkeypatch.setattr(store, "write_intake", buggy)
+    response = post(client, {"events": [croct()]})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "retry-after" not in response.headers
+
+
+def test_a_bug_behind_another_route_is_a_json_500_too(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = store_of(client)
+
+    def buggy() -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(store, "delivery_counts", buggy)
+    with TestClient(client.app, raise_server_exceptions=False) as other:
+        response = other.get("/healthz")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "error id" in response.json()["error"]["message"]

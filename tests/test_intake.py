@@ -13,7 +13,8 @@ from typing import Any, Iterator, Sequence
 import pytest
 
 from leadrelay.event import LeadEvent
-from leadrelay.intake import GATHER_ITEMS, GroupCommitter, StoreUnavailable
+from leadrelay.errors import StoreUnavailable
+from leadrelay.intake import GATHER_ITEMS, GroupCommitter
 from leadrelay.store import Accepted, Intake, SqlStore, StoreBusy
 from leadrelay.store.sqlite import SQLiteBackend
 

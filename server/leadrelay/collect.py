@@ -11,7 +11,6 @@ from typing import Any, Callable, Iterator, NoReturn
 
 from pydantic import ValidationError
 from pydantic_core import from_json
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from leadrelay.arrival import Seen, dump_arrival, enrich
@@ -20,7 +19,16 @@ from leadrelay.config import Settings
 from leadrelay.dialects import Dialect, DialectError
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.encoding import dump_json
-from leadrelay.errors import error_response
+from leadrelay.errors import (
+    BadRequest,
+    ClientGone,
+    Forbidden,
+    PayloadTooLarge,
+    Refused,
+    StoreUnavailable,
+    UnsupportedMediaType,
+    internal_error,
+)
 from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
 from leadrelay.identity import Header, Identity, Visitor
@@ -40,22 +48,14 @@ JSON_HEADER = (b"content-type", b"application/json")
 log = logging.getLogger("leadrelay.collect")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-class ClientGone(Exception):
-    """The client disconnected before it had sent its whole body: there is no one to answer."""
-
-
 async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
     """Read at most `limit` bytes; stop at once (without reading the rest) when the body is larger."""
     declared = caller.header(b"content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise ValueError("Content-Length must be a non-negative integer")
+        if not (declared.isascii() and declared.isdigit()):
+            raise BadRequest("Content-Length must be a non-negative integer")
         if int(declared) > limit:
-            raise BodyTooLarge
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -65,7 +65,7 @@ async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -94,48 +94,39 @@ class Collector:
         self.on_deliveries: Callable[[], None] | None = None  # the worker's wake-up, when it runs here
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every refusal and every bug is answered here, once."""
         try:
-            answer = await self.collect(Caller(scope), receive)
-        except Exception:
-            # A bug, never an input: what Starlette's ServerErrorMiddleware does for the other routes.
-            log.exception("the collect endpoint failed")
-            answer = error_response(500, "internal_error", "the events could not be handled; retry later")
-        if answer is None:
+            status, headers, body = await self.collect(Caller(scope), receive)
+        except ClientGone:
             return
-        if isinstance(answer, Response):
-            await answer(scope, receive, send)
+        except Refused as refusal:
+            await refusal.response()(scope, receive, send)
             return
-        status, headers, body = answer
+        except Exception:  # noqa: BLE001 - a bug, never an input: logged with an id, and the service goes on
+            await internal_error("the collect endpoint")(scope, receive, send)
+            return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def collect(self, caller: Caller, receive: Receive) -> tuple[int, list[Header], bytes] | Response | None:
-        """The answer to one POST: status, headers and body; an error Response; None when the client went away."""
+    async def collect(self, caller: Caller, receive: Receive) -> tuple[int, list[Header], bytes]:
+        """The answer to one POST: status, headers and body, given after the accepted events are committed.
+
+        Raises Refused for a request that is wrong as a whole, and ClientGone when the client went away.
+        """
         settings = self.settings
         if not origin_allowed(caller, settings.allowed_origins):
-            return error_response(
-                403, "origin_not_allowed", f"origin {caller.header(b'origin')} is not allowed: add it to allowed_origins"
-            )
+            origin = caller.header(b"origin")
+            raise Forbidden(f"origin {origin} is not allowed: add it to allowed_origins", code="origin_not_allowed")
         media_type = (caller.header(b"content-type") or "").split(";", 1)[0].strip().lower()
         if media_type not in ACCEPTED_TYPES:
             shown = media_type or "none"
-            return error_response(415, "unsupported_media_type", f"Content-Type {shown} is not accepted: send text/plain or application/json")
-        try:
-            body = await read_body(caller, receive, settings.max_body_bytes)
-        except BodyTooLarge:
-            return error_response(413, "body_too_large", f"the body is larger than {settings.max_body_bytes} bytes")
-        except ValueError as exc:
-            return error_response(400, "bad_request", str(exc))
-        except ClientGone:
-            return None
-        judged = self._judge_batch(body, caller)
-        if isinstance(judged, Response):
-            return judged
-        results, items, visitor = judged
+            raise UnsupportedMediaType(f"Content-Type {shown} is not accepted: send text/plain or application/json")
+        body = await read_body(caller, receive, settings.max_body_bytes)
+        results, items, visitor = self._judge_batch(body, caller)
         try:
             flags = await self.intake.write(items)
-        except Exception:  # noqa: BLE001 - the store is down: the client keeps the events and retries
-            return error_response(503, "storage_unavailable", "events could not be stored; retry later", retry_after=5)
+        except StoreUnavailable as exc:  # the client keeps the events and retries; a bug is not caught here
+            raise StoreUnavailable("events could not be stored; retry later", retry_after=5) from exc
         scheduled = False
         for result, item, inserted in zip(results, items, flags):
             if result["status"] == "accepted" and not inserted:
@@ -153,16 +144,13 @@ class Collector:
             headers.append(cookie)
         return status, headers, body
 
-    def _judge_batch(self, body: bytes, caller: Caller) -> tuple[list[Result], list[Intake], Visitor] | Response:
-        """Every event's verdict and what to store for it, or the error answer for a malformed batch.
+    def _judge_batch(self, body: bytes, caller: Caller) -> tuple[list[Result], list[Intake], Visitor]:
+        """Every event's verdict and what to store for it; raises BadRequest or PayloadTooLarge for a malformed batch.
 
         Not part of `collect` on purpose: the parsed body and the events' object graphs
         die here, so a request waiting for its commit holds only its rows and its answer.
         """
-        parsed = self._parse_batch(body)
-        if isinstance(parsed, Response):
-            return parsed
-        document, events = parsed
+        document, events = self._parse_batch(body)
         identity = self.identity
         visitor = identity.visitor(caller)
         # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
@@ -193,26 +181,24 @@ class Collector:
             items.append(item)
         return results, items, visitor
 
-    def _parse_batch(self, body: bytes) -> tuple[Any, list[Any]] | Response:
-        """The parsed body and its list of events, or the error answer for a malformed batch."""
+    def _parse_batch(self, body: bytes) -> tuple[Any, list[Any]]:
+        """The parsed body and its list of events; raises BadRequest or PayloadTooLarge for a malformed batch."""
         try:
             document = parse_json(body)
         except UnicodeDecodeError as exc:
-            return error_response(400, "invalid_json", f"the body is not UTF-8: {exc.reason} at byte {exc.start}")
+            raise BadRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}", code="invalid_json") from None
         except json.JSONDecodeError as exc:
-            return error_response(
-                400, "invalid_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
-            )
+            where = f"at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+            raise BadRequest(f"invalid JSON: {exc.msg} {where}", code="invalid_json") from None
         except RecursionError:
-            return error_response(400, "invalid_json", "invalid JSON: nested too deeply")
+            raise BadRequest("invalid JSON: nested too deeply", code="invalid_json") from None
         except ValueError as exc:  # e.g. an integer of more than 4300 digits
-            return error_response(400, "invalid_json", f"invalid JSON: {exc}")
-        events = _batch_events(document)
-        if isinstance(events, str):
-            return error_response(400, "bad_request", events)
+            raise BadRequest(f"invalid JSON: {exc}", code="invalid_json") from None
+        events = batch_events(document)
         limit = self.settings.max_batch_events
         if len(events) > limit:
-            return error_response(413, "batch_too_large", f"the batch has {len(events)} events; at most {limit} are accepted")
+            message = f"the batch has {len(events)} events; at most {limit} are accepted"
+            raise PayloadTooLarge(message, code="batch_too_large")
         return document, events
 
     def _judge_checked(self, raw: dict[str, Any], facts: RequestFacts) -> tuple[Result, Intake]:
@@ -366,21 +352,21 @@ def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON value (JSON.stringify sends null for it)")
 
 
-def _batch_events(document: Any) -> list[Any] | str:
-    """The list of events of a batch, or what is wrong with its shape."""
+def batch_events(document: Any) -> list[Any]:
+    """The list of events of a batch; raises BadRequest saying what is wrong with its shape."""
     if isinstance(document, list):
         events = document
     elif isinstance(document, dict):
         if len(document) != 1 or "events" not in document:
             unknown = sorted(set(document) - {"events"})
             if unknown:
-                return f"unknown property {unknown[0]!r}: a batch is {{\"events\": [...]}}"
-            return "events: required property is missing"
+                raise BadRequest(f"unknown property {unknown[0]!r}: a batch is {{\"events\": [...]}}")
+            raise BadRequest("events: required property is missing")
         events = document["events"]
         if not isinstance(events, list):
-            return "events: must be a list of events"
+            raise BadRequest("events: must be a list of events")
     else:
-        return 'a batch is {"events": [...]} (or a bare list of events)'
+        raise BadRequest('a batch is {"events": [...]} (or a bare list of events)')
     if not events:
-        return "events: the batch is empty"
+        raise BadRequest("events: the batch is empty")
     return events

@@ -1,10 +1,32 @@
-"""One shape for every error the service answers: {"error": {"code", "message"}}."""
+"""Why a request is refused, and the one shape of every error answer: `{"error": {"code", "message"}}`.
+
+A refusal is raised where the request is found wanting and answered once, by the
+endpoint's handler (leadrelay.collect.Collector, or Starlette's exception handlers):
+
+    Refused                      a request leadrelay will not take, answered with its status
+    ├── BadRequest               400  invalid JSON, not UTF-8, not a batch, an empty batch, a bad Content-Length
+    ├── Forbidden                403  an Origin that is not allowed
+    ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events
+    ├── UnsupportedMediaType     415  a Content-Type other than text/plain or application/json
+    └── StoreUnavailable         503  the store could not commit: nothing was acknowledged (retry later)
+
+    ClientGone                   the client went away before its body arrived: there is no one to answer
+
+Anything else raised while answering is a bug: logged with an error id, answered 500
+with that id, and the service goes on.
+"""
 
 from __future__ import annotations
+
+import logging
+import uuid
+from typing import ClassVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger("leadrelay")
 
 _CODES = {
     400: "bad_request",
@@ -18,9 +40,62 @@ _CODES = {
 }
 
 
+class Refused(Exception):
+    """A request leadrelay will not take; `code` is the machine-readable reason, the message the human one."""
+
+    status: ClassVar[int] = 400
+    default_code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, code: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.retry_after = retry_after
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, self.message, self.retry_after)
+
+
+class BadRequest(Refused):
+    status = 400
+    default_code = "bad_request"
+
+
+class Forbidden(Refused):
+    status = 403
+    default_code = "forbidden"
+
+
+class PayloadTooLarge(Refused):
+    status = 413
+    default_code = "body_too_large"
+
+
+class UnsupportedMediaType(Refused):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
+class StoreUnavailable(Refused):
+    status = 503
+    default_code = "storage_unavailable"
+
+
+class ClientGone(Exception):
+    """The client disconnected before it had sent its whole body: there is no one to answer."""
+
+
 def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def internal_error(where: str) -> JSONResponse:
+    """The answer to a bug: logged (with the traceback being handled) under a fresh error id, which the answer names."""
+    error_id = uuid.uuid4().hex[:12]
+    log.exception("%s failed (error id %s)", where, error_id)
+    message = f"an internal error occurred (error id {error_id}); the request may be retried later"
+    return error_response(500, "internal_error", message)
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
@@ -29,3 +104,12 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return exc.response()
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    return internal_error(f"{request.method} {request.url.path}")

@@ -31,6 +31,7 @@ import queue
 import threading
 from typing import Callable, Iterator, Sequence
 
+from leadrelay.errors import StoreUnavailable
 from leadrelay.store import Intake, SqlStore, StoreBusy
 
 log = logging.getLogger("leadrelay.intake")
@@ -40,10 +41,6 @@ _STOP = object()
 LOOP_LOCK_WAIT_S = 0.05
 GATHER_ITEMS = 64  # a group this large commits at once: past it, a row costs little less
 GATHER_TURNS = 4  # at most this many more loop turns a group waits for requests still arriving
-
-
-class StoreUnavailable(Exception):
-    """The store could not commit: nothing was acknowledged."""
 
 
 class GroupCommitter:
@@ -147,10 +144,12 @@ class GroupCommitter:
         except StoreBusy:
             self._hand_to_thread(jobs)
             return
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - settled as its requests' failure, never lost in the loop
             if len(jobs) == 1:
                 log.exception("commit of %d items failed", len(items))
-                settle(jobs, [StoreUnavailable("the store could not commit the events")])
+                # The database refused: the client may retry. Anything else is a bug, answered as one.
+                failure = StoreUnavailable("the store could not commit the events") if self.store.is_failure(exc) else exc
+                settle(jobs, [failure])
                 return
             # One request must not fail its neighbours: commit each on its own.
             for job in jobs:

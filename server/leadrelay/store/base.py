@@ -29,6 +29,10 @@ class Backend(Protocol):
     skip_locked: str  # appended to the claim sub-select (row locking where the database has it)
     commits_on_loop: bool  # a commit never waits on a disk flush or the network (see intake.py)
 
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """What the driver raises when the database fails (as opposed to a bug in leadrelay)."""
+
     def set_lock_wait(self, conn: Any, seconds: float | None) -> None:
         """How long `conn` waits for another connection's write lock (None: the connection's default)."""
 
@@ -187,6 +191,10 @@ class SqlStore:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+
+    def is_failure(self, exc: BaseException) -> bool:
+        """Whether `exc` is the database failing (full disk, lost connection, ...), not a bug: the client may retry."""
+        return isinstance(exc, (OSError, *self.backend.errors))
 
     # -- connections ---------------------------------------------------------
 

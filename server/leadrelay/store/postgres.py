@@ -21,6 +21,12 @@ class PostgresBackend:
     def __init__(self, url: str) -> None:
         self.url = url
 
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
     def connect(self) -> Any:
         import psycopg
 

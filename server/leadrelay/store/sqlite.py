@@ -41,6 +41,8 @@ class SQLiteBackend:
         to run on the event loop. With FULL or EXTRA every commit waits for an fsync."""
         return self.synchronous.upper() in ("NORMAL", "OFF")
 
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
