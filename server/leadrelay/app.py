@@ -24,9 +24,11 @@ from leadrelay.demo import demo_page, demo_script
 from leadrelay.errors import BadRequest, Refused, StoreUnavailable, http_exception, refused, server_error
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
+from leadrelay.maintenance import Maintenance
 from leadrelay.routing import Router
 from leadrelay.snippet import Snippet
 from leadrelay.store import SqlStore, open_store
+from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.vendors import CLICK_IDS, destination_states
 from leadrelay.worker import Worker
 
@@ -43,7 +45,9 @@ class Service:
         self.identity = Identity(settings)
         self.router = Router(settings)
         self.snippet = Snippet(settings.path_prefix)
-        self.collector = Collector(settings, self.intake, self.router, self.identity)
+        self.rate_limits = RateLimits(settings)
+        self.collector = Collector(settings, self.intake, self.router, self.identity, self.rate_limits)
+        self.maintenance = Maintenance(settings, self.store)
         self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
             )
         service.store.setup()
         service.intake.start()
+        service.maintenance.start()
         if settings.worker:
             service.worker = Worker(settings, service.store)
             await service.worker.start()
@@ -117,6 +122,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
             yield
         finally:
             gc.unfreeze()  # an app that stops (tests start many in one process) leaves it collectable
+            await service.maintenance.stop()
             if service.worker is not None:
                 await service.worker.stop()
             service.intake.stop()
@@ -132,7 +138,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
     if settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
         routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
-    middleware = request_middleware(settings)
+    middleware = request_middleware(settings, service)
     # Beacons bypass Starlette's router, not its middleware: the same stack wraps them.
     beacons: ASGIApp = service.collector
     for cls, args, kwargs in reversed(middleware):
@@ -149,7 +155,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
     return app
 
 
-def request_middleware(settings: Settings) -> list[Middleware]:
+def request_middleware(settings: Settings, service: Service) -> list[Middleware]:
     """Every request-level check, in order: the one list that wraps both the routes and the collect endpoint."""
     middleware: list[Middleware] = []
     if settings.allowed_origins:  # CORS only matters for other origins: with none allowed, no request pays for it
@@ -163,6 +169,10 @@ def request_middleware(settings: Settings) -> list[Middleware]:
                 max_age=86400,
             )
         )
+    # After CORS, so that a refusal carries the CORS headers a page needs to read it.
+    middleware.append(
+        Middleware(RateLimitMiddleware, limits=service.rate_limits, identity=service.identity, prefix=settings.path_prefix)
+    )
     return middleware
 
 

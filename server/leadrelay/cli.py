@@ -70,6 +70,8 @@ def cmd_rejections(args: argparse.Namespace) -> int:
         when = _when(row["received_at"])
         errors = "; ".join(f"{e['path']}: {e['message']}" for e in row["errors"])
         print(f"{when}  {row['dialect'] or '-':8} {row['event_id'] or '-':38} {errors}")
+    for tally in store.rejection_tallies(args.limit):
+        print(f"{_when(tally['hour'])}  {tally['count']} more rejected from {tally['source']} ({tally['shape']}), counted only")
     return 0
 
 

@@ -36,6 +36,7 @@ from leadrelay.intake import GroupCommitter
 from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
+from leadrelay.trust.rate_limits import RateLimits
 from leadrelay.vendors import configured_dialects
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
@@ -84,8 +85,11 @@ class Collector:
     straight from the scope and writes its answer with two `send` calls, without Starlette's
     Request, Response and middleware stack (app.LeadRelay routes its POSTs here first)."""
 
-    def __init__(self, settings: Settings, intake: GroupCommitter, router: Router, identity: Identity) -> None:
+    def __init__(
+        self, settings: Settings, intake: GroupCommitter, router: Router, identity: Identity, rate_limits: RateLimits
+    ) -> None:
         self.settings = settings
+        self.rate_limits = rate_limits
         self.intake = intake
         self.router = router
         self.identity = identity
@@ -123,6 +127,9 @@ class Collector:
             raise UnsupportedMediaType(f"Content-Type {shown} is not accepted: send text/plain or application/json")
         body = await read_body(caller, receive, settings.max_body_bytes)
         results, items, visitor = self._judge_batch(body, caller)
+        for item in items:
+            if isinstance(item, Rejected):  # garbage costs a bounded number of rows, whatever is sent
+                item.kept = await self.rate_limits.keep_rejection(item.source, item.shape)
         try:
             flags = await self.intake.write(items)
         except StoreUnavailable as exc:  # the client keeps the events and retries; a bug is not caught here
@@ -217,19 +224,19 @@ class Collector:
             broken = list(lone_surrogates(raw))
             if broken:
                 errors = [FieldError(path=path, message=UNICODE_MESSAGE, rule="unicode") for path in broken]
-                return self._reject(raw_id, raw, errors, facts.seen.received_at)
+                return self._reject(raw_id, raw, errors, facts.seen)
         try:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
-            return self._reject(raw_id, raw, errors_from_validation(exc), facts.seen.received_at)
+            return self._reject(raw_id, raw, errors_from_validation(exc), facts.seen)
         if facts.may_nest_deeply and nesting_depth(envelope.payload) > MAX_DEPTH:
             error = FieldError(path="payload", message=f"nested deeper than {MAX_DEPTH} levels", rule="max_depth")
-            return self._reject(envelope.id, raw, [error], facts.seen.received_at)
+            return self._reject(envelope.id, raw, [error], facts.seen)
         dialect = self.dialects[envelope.dialect]
         try:
             event = dialect.parse(envelope)
         except DialectError as exc:
-            return self._reject(envelope.id, raw, exc.errors, facts.seen.received_at)
+            return self._reject(envelope.id, raw, exc.errors, facts.seen)
         return self._accept(dialect, event.name, event, raw, facts)
 
     def _accept(
@@ -254,9 +261,7 @@ class Collector:
             result["event"] = answer
         return result, item
 
-    def _reject(
-        self, event_id: str | None, raw: Any, errors: list[FieldError], now: float
-    ) -> tuple[Result, Intake]:
+    def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], seen: Seen) -> tuple[Result, Intake]:
         dialect = raw.get("dialect") if isinstance(raw, dict) and isinstance(raw.get("dialect"), str) else None
         # Neither answered nor stored when not Unicode; the raw text keeps such a character as its escape.
         event_id = None if event_id is not None and SURROGATE.search(event_id) else event_id
@@ -266,7 +271,9 @@ class Collector:
             more = len(errors) - MAX_EVENT_ERRORS + 1
             errors = errors[: MAX_EVENT_ERRORS - 1]
             errors.append(FieldError(path="(root)", message=f"and {more} more errors", rule="too_many_errors"))
-        item = Rejected(event_id=event_id, dialect=dialect, errors=errors, raw=text, received_at=now)
+        known = dialect if dialect in self.dialects else "-"  # the shape is a key: never attacker-sized
+        shape = f"{known}: " + ", ".join(sorted({e.rule for e in errors}))
+        item = Rejected(event_id, dialect, errors, text, seen.received_at, source=seen.ip, shape=shape)
         result: Result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
 

@@ -15,6 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from leadrelay.trust.rate_limits import parse_limit, storage_uri
 from leadrelay.vendors import SETTINGS
 
 DEV_SECRET_KEY = "leadrelay-development-secret-key-do-not-use-in-production"
@@ -39,6 +40,14 @@ class ServiceSettings(BaseSettings):
     max_rejected_raw_bytes: int = Field(default=16 * 1024, ge=0)
     trust_proxy_headers: bool = False
 
+    # Abuse: rate limits and the rejections kept (leadrelay.trust.rate_limits)
+    rate_limit_storage: str = "memory://"
+    rate_limit_per_ip: str = "600/minute"
+    rate_limit_per_visitor: str = "120/minute"
+    rejections_kept_per_hour: int = Field(default=20, ge=0)
+    rejections_kept_total_per_hour: int = Field(default=1000, ge=0)
+    rejection_retention_days: float = Field(default=7.0, gt=0)
+
     # Identity and click ids
     attribution: Literal["last-click", "first-click"] = "last-click"
     cookie_domain: str | None = None
@@ -60,6 +69,18 @@ class ServiceSettings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_visitor")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_limit(value)
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        storage_uri(value)
         return value
 
     @field_validator("path_prefix")

@@ -8,6 +8,7 @@ endpoint's handler (leadrelay.collect.Collector, or Starlette's exception handle
     ├── Forbidden                403  an Origin that is not allowed
     ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events
     ├── UnsupportedMediaType     415  a Content-Type other than text/plain or application/json
+    ├── TooManyRequests          429  over a rate limit (per client IP, per visitor): retry after Retry-After
     └── StoreUnavailable         503  the store could not commit: nothing was acknowledged (retry later)
 
     ClientGone                   the client went away before its body arrived: there is no one to answer
@@ -36,6 +37,7 @@ _CODES = {
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "unprocessable_entity",
+    429: "rate_limited",
     503: "unavailable",
 }
 
@@ -74,6 +76,11 @@ class PayloadTooLarge(Refused):
 class UnsupportedMediaType(Refused):
     status = 415
     default_code = "unsupported_media_type"
+
+
+class TooManyRequests(Refused):
+    status = 429
+    default_code = "rate_limited"
 
 
 class StoreUnavailable(Refused):

@@ -80,11 +80,16 @@ class Accepted:
 
 @dataclass
 class Rejected:
+    """A rejected event. One that is not `kept` (over the budget of its shape and source) is only counted."""
+
     event_id: str | None
     dialect: str | None
     errors: list[FieldError]
     raw: str
     received_at: float = field(default_factory=time.time)
+    source: str | None = None  # the client's IP address
+    shape: str = ""  # what its errors have in common with others': dialect and rules
+    kept: bool = True
 
 
 Intake = Accepted | Rejected
@@ -167,6 +172,14 @@ def _ddl(backend: Backend) -> list[str]:
             received_at {real} NOT NULL,
             errors TEXT NOT NULL,
             raw TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS rejections_received ON rejections (received_at)",
+        f"""CREATE TABLE IF NOT EXISTS rejection_tallies (
+            hour {real} NOT NULL,
+            source TEXT NOT NULL,
+            shape TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (hour, source, shape)
         )""",
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
         f"""CREATE TABLE IF NOT EXISTS destination_health (
@@ -334,13 +347,25 @@ class SqlStore:
             deliveries = [(a.id, d, now, now, now) for a in events if a.id in inserted for d in a.destinations]
             for chunk in chunks(deliveries, 500):
                 self._insert_many("deliveries (event_id, destination, next_attempt_at, created_at, updated_at)", chunk)
-            for chunk in chunks(rejections, 500):
+            kept = [r for r in rejections if r.kept]
+            for chunk in chunks(kept, 500):
                 self._insert_many(
                     "rejections (event_id, dialect, received_at, errors, raw)",
                     [
                         (r.event_id, r.dialect, r.received_at, json.dumps([e.model_dump() for e in r.errors]), r.raw)
                         for r in chunk
                     ],
+                )
+            tallies: dict[tuple[float, str, str], int] = {}
+            for r in rejections:
+                if not r.kept:
+                    key = (r.received_at // 3600 * 3600, r.source or "-", r.shape)
+                    tallies[key] = tallies.get(key, 0) + 1
+            for chunk in chunks([(*key, n) for key, n in tallies.items()], 500):
+                self._insert_many(
+                    "rejection_tallies (hour, source, shape, count)",
+                    chunk,
+                    " ON CONFLICT (hour, source, shape) DO UPDATE SET count = rejection_tallies.count + excluded.count",
                 )
         return inserted
 
@@ -379,6 +404,25 @@ class SqlStore:
             }
             for r in rows
         ]
+
+    def rejection_tallies(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The rejected events only counted (over their budget), by hour, source and shape, newest first."""
+        rows = self._run(
+            "SELECT hour, source, shape, count FROM rejection_tallies ORDER BY hour DESC, count DESC LIMIT ?", (limit,)
+        ).fetchall()
+        self._end_read()
+        return [{"hour": r[0], "source": r[1], "shape": r[2], "count": int(r[3])} for r in rows]
+
+    def purge_rejections(self, before: float, batch: int = 1000) -> int:
+        """Delete up to `batch` rejections (and tallies) older than `before`, in one short transaction."""
+        with self._transaction():
+            cur = self._run(
+                "DELETE FROM rejections WHERE id IN (SELECT id FROM rejections WHERE received_at < ? LIMIT ?)",
+                (before, batch),
+            )
+            removed = int(cur.rowcount)
+            self._run("DELETE FROM rejection_tallies WHERE hour < ?", (before - 3600,))
+        return removed
 
     def count(self, table: str) -> int:
         if table not in ("events", "deliveries", "rejections"):
