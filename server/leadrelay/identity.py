@@ -50,12 +50,17 @@ class Identity:
     # -- visitor ---------------------------------------------------------------
 
     def visitor(self, caller: Caller) -> Visitor:
+        known = self.known_visitor(caller)
+        return Visitor(id=known, fresh=False) if known else Visitor(id=self._new_id(), fresh=True)
+
+    def known_visitor(self, caller: Caller) -> str | None:
+        """The visitor id of a validly signed visitor cookie, or None."""
         cookie = caller.cookie(VISITOR_COOKIE)
         if cookie:
             value, _, signature = cookie.rpartition(".")
             if value and hmac.compare_digest(signature.encode(), self._signature(value)):
-                return Visitor(id=value, fresh=False)
-        return Visitor(id=self._new_id(), fresh=True)
+                return value
+        return None
 
     def _signature(self, value: str) -> bytes:
         mac = self._hmac.copy()
