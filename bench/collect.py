@@ -194,7 +194,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
         env.update(
             LEADRELAY_DATABASE_URL=f"sqlite:///{tmpdir / 'bench.db'}",
-            LEADRELAY_SECRET_KEY="bench-secret",
+            LEADRELAY_SECRET_KEY="bench-secret-key-of-32-or-more-characters",
             LEADRELAY_WORKER="false",
             LEADRELAY_DEMO="false",
             # The limits are counted (their cost is part of the figure) but never reached from one address.

@@ -45,7 +45,7 @@ def bare_app() -> Any:
 def real_app(database: Path) -> Any:
     os.environ.update(
         LEADRELAY_DATABASE_URL=f"sqlite:///{database}",
-        LEADRELAY_SECRET_KEY="bench-secret",
+        LEADRELAY_SECRET_KEY="bench-secret-key-of-32-or-more-characters",
         LEADRELAY_WORKER="false",
         LEADRELAY_DEMO="false",
         # The limits are counted (their cost is part of the figure) but never reached from one address.

@@ -136,7 +136,7 @@ def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
         else:
             url = stack.enter_context(postgres_schema_url())
-        app_settings = Settings(database_url=url, secret_key="fuzz-secret", worker=False, demo=False, **VENDOR_SETTINGS)
+        app_settings = Settings(database_url=url, secret_key="fuzz-secret-key-of-32-or-more-characters", worker=False, demo=False, **VENDOR_SETTINGS)
         yield stack.enter_context(TestClient(create_app(app_settings), base_url="http://testserver"))
 
 

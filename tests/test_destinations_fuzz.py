@@ -22,7 +22,7 @@ from tests.support.fuzz import fuzz_settings
 
 FUZZ = fuzz_settings(300)
 SETTINGS = Settings(
-    secret_key="fuzz",
+    secret_key="fuzz-secret-key-of-32-or-more-characters",
     dub_api_key=DUB_KEY,
     pimms_api_key=PIMMS_KEY,
     reshape_base_url="http://reshape.test",

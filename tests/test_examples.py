@@ -6,14 +6,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from leadrelay.config import load_settings
+import pytest
+
+from leadrelay.config import load_settings, new_secret_key
 from leadrelay.vendors import destination_states as enabled_destinations
 from tests.support.live import LiveServer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_example_configuration_is_valid_and_enables_every_vendor(make_settings: Any) -> None:
+def test_example_configuration_is_valid_and_enables_every_vendor(make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADRELAY_SECRET_KEY", new_secret_key())  # as the file says: a production key stays out of it
     settings = load_settings(EXAMPLES / "leadrelay.toml")
     assert settings.environment == "production"
     assert set(enabled_destinations(settings).values()) == {"on"}

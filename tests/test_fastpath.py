@@ -139,7 +139,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
     clients = []
     for name in ("fast", "exact"):
         url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'db.sqlite'}"
-        settings = Settings(database_url=url, secret_key="fastpath-secret", worker=False, demo=False, dub_api_key="dub_x")
+        settings = Settings(database_url=url, secret_key="fastpath-secret-key-of-32-or-more-characters", worker=False, demo=False, dub_api_key="dub_x")
         clients.append(TestClient(create_app(settings), base_url="http://testserver"))
     visitor = Signer(settings.signing_key, salt="leadrelay.visitor").sign("returning-visitor").decode()
     with clients[0] as fast, clients[1] as exact:

@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import sys
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from pydantic import ValidationError
-
-from leadrelay.config import Settings, load_settings
+from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_secret_key
 from leadrelay.event import dump_event
+from leadrelay.store.probe import database_problem
 from leadrelay.vendors import DESTINATIONS, destination_states
+
+if TYPE_CHECKING:
+    from leadrelay.store import SqlStore
 
 
 def _settings_or_exit(args: argparse.Namespace) -> Settings:
+    """The settings, when `leadrelay check` finds nothing wrong; else print every problem and exit 1."""
+    settings: Settings | None = None
     try:
-        return load_settings(args.config)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        settings = load_settings(args.config)
+        database_url: str | None = settings.database_url
+        problems: list[Problem] = []
+    except ConfigError as exc:
+        database_url, problems = exc.database_url, list(exc.problems)
+    if database_url is not None:
+        reason = database_problem(database_url)
+        if reason is not None:
+            problems.append(Problem("database_url", f"{_safe_url(database_url)} cannot be used: {reason}"))
+    if problems or settings is None:
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        print(f"error: the configuration has {count}:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
         raise SystemExit(1)
-    except ValidationError as exc:
-        print(f"error: the configuration has {exc.error_count()} problem(s):", file=sys.stderr)
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or "(settings)"
-            message = err["msg"].removeprefix("Value error, ")
-            print(f"  - {where}: {message}", file=sys.stderr)
-        raise SystemExit(1)
+    return settings
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -41,6 +50,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"  endpoint prefix:  {s.path_prefix}")
     for name, why in destination_states(s).items():
         print(f"  destination {name + ':':8} {why}")
+    return 0
+
+
+def cmd_new_secret_key(args: argparse.Namespace) -> int:
+    print(new_secret_key())
     return 0
 
 
@@ -58,14 +72,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(_settings_or_exit(args))
     for event in store.list_events(args.limit):
         print(dump_event(event, raw=args.raw))
     return 0
 
 
 def cmd_rejections(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(_settings_or_exit(args))
     for row in store.list_rejections(args.limit):
         when = _when(row["received_at"])
         errors = "; ".join(f"{e['path']}: {e['message']}" for e in row["errors"])
@@ -83,7 +97,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from leadrelay.worker import Worker
 
     settings = _settings_or_exit(args)
-    store = _store(args)
+    store = _store(settings)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -105,14 +119,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not (args.all or args.destination or args.event):
         print("error: say what to replay: --all, --destination NAME and/or --event ID", file=sys.stderr)
         return 2
-    store = _store(args)
+    store = _store(_settings_or_exit(args))
     count = store.replay(destination=args.destination, event_id=args.event)
     print(f"re-queued {count} dead-lettered deliveries")
     return 0
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(_settings_or_exit(args))
     state = None if args.state == "all" else args.state
     rows = store.list_deliveries(state=state, destination=args.destination, event_id=args.event, limit=args.limit)
     for row in rows:
@@ -127,10 +141,9 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _store(settings: Settings) -> SqlStore:
     from leadrelay.store import open_store
 
-    settings = _settings_or_exit(args)
     store = open_store(settings.database_url)
     store.setup()
     return store
@@ -168,8 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=cmd_serve)
 
-    p = command("check", "validate the configuration and summarise it")
+    p = command("check", "validate the configuration, try the database, and summarise it")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("new-secret-key", help="print a random key for secret_key")
+    p.set_defaults(func=cmd_new_secret_key)
 
     p = command("events", "list the newest stored events, one JSON line each")
     p.add_argument("--limit", type=int, default=20)

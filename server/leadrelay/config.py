@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import secrets
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -19,20 +35,108 @@ from leadrelay.trust.rate_limits import parse_limit, storage_uri
 from leadrelay.vendors import SETTINGS
 
 DEV_SECRET_KEY = "leadrelay-development-secret-key-do-not-use-in-production"
+ENV_PREFIX = "LEADRELAY_"
+
+# A secret key is strong enough with at least this many characters, this many of them different
+# (`leadrelay new-secret-key` prints 43 random ones).
+SECRET_KEY_MIN_LENGTH = 32
+SECRET_KEY_MIN_DISTINCT = 10
+
+# What `allowed_origins = ["*"]` allows: any http or https origin. Never `null`, the origin of
+# sandboxed iframes, local files and some redirects, which any site can make a browser send.
+ANY_WEB_ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
 _config_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration: the setting it is about (None: the file itself)."""
+
+    setting: str | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.setting is None:
+            return self.message
+        if self.setting in Settings.model_fields:
+            return f"{self.setting} ({env_var(self.setting)}): {self.message}"
+        return f"{self.setting}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in the configuration at once.
+
+    `database_url` is the configured database when that setting itself is fine (so the
+    database can still be tried), else None.
+    """
+
+    def __init__(self, problems: list[Problem], database_url: str | None = None) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+        self.database_url = database_url
+
+
+def env_var(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """An environment variable that could not be parsed: its setting fails validation with `reason`."""
+
+    reason: str
+
+
+class _EnvSource(EnvSettingsSource):
+    """LEADRELAY_* variables; a list or dictionary that is not JSON becomes that setting's problem
+    (pydantic-settings raises at the first one, before any setting is validated)."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError as exc:
+            return _Unreadable(f"the environment variable is not valid JSON ({exc})")
+
+
+def _origin(value: str) -> str:
+    """An allowed origin: `*`, or scheme://host[:port] with http or https, lower-cased."""
+    value = value.strip().rstrip("/")
+    if value == "*":
+        return value
+    if value.lower() == "null":
+        raise ValueError("null is never allowed: sandboxed iframes and local files send it, so any site can")
+    normalized = value.lower()
+    match = ANY_WEB_ORIGIN.fullmatch(normalized)
+    if match is None:
+        raise ValueError(f"{value!r} is not an origin: write http(s)://host[:port], e.g. https://www.example.com")
+    if match.group(2) and int(match.group(2)[1:]) > 65535:
+        raise ValueError(f"{value!r} has no valid port")
+    return normalized
+
+
+def _key_weakness(key: str) -> str | None:
+    """Why a secret key is too weak to sign cookies, or None."""
+    if key == DEV_SECRET_KEY:
+        return "is the public development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        return (
+            f"is too weak: use at least {SECRET_KEY_MIN_LENGTH} random characters, "
+            "e.g. from `leadrelay new-secret-key`"
+        )
+    return None
 
 
 class ServiceSettings(BaseSettings):
     """The settings of the service itself; each vendor brings its own (leadrelay.vendors). The README documents each one."""
 
-    model_config = SettingsConfigDict(env_prefix="LEADRELAY_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
     # Service
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///leadrelay.db"
     secret_key: SecretStr | None = None
-    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_origins: Annotated[list[Annotated[str, AfterValidator(_origin)]], NoDecode] = Field(default_factory=list)
     path_prefix: str = "/lr"
     demo: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -64,11 +168,63 @@ class ServiceSettings(BaseSettings):
     delivery_batch_size: int = Field(default=100, ge=1, le=1000)
     delivery_poll_s: float = Field(default=0.5, gt=0, le=60)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Raise ConfigError naming every problem, with the database URL when that one is fine."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            url = data.get("database_url", cls.model_fields["database_url"].default) if isinstance(data, dict) else None
+            if not isinstance(url, str) or any(error["loc"][:1] == ("database_url",) for error in errors):
+                url = None
+            raise ConfigError([_problem(error) for error in errors], url) from None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _readable(cls, value: Any) -> Any:
+        if isinstance(value, _Unreadable):
+            raise ValueError(value.reason)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme == "sqlite":
+            path = value.removeprefix("sqlite:///")
+            if path == value or path in ("", ":memory:"):
+                raise ValueError("a SQLite URL names a file: sqlite:///relative.db or sqlite:////absolute.db")
+        elif scheme in ("postgresql", "postgres"):
+            from psycopg import ProgrammingError
+            from psycopg.conninfo import conninfo_to_dict
+
+            try:
+                conninfo_to_dict(value)
+            except ProgrammingError as exc:
+                raise ValueError(f"not a valid PostgreSQL URL: {exc}") from None
+        else:
+            raise ValueError(f"unsupported scheme {scheme!r}: use sqlite:///file.db or postgresql://user@host:port/db")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("environment") == "production":
+                raise ValueError("is required when environment is 'production' (`leadrelay new-secret-key` prints one)")
+            return None
+        weakness = _key_weakness(value.get_secret_value())
+        if weakness:
+            raise ValueError(weakness)
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+            return [o for o in value.split(",") if o.strip()]
         return value
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_visitor")
@@ -91,17 +247,13 @@ class ServiceSettings(BaseSettings):
             raise ValueError("must be a non-root URL path of letters, digits, '_', '-' and '/'")
         return value
 
-    @model_validator(mode="after")
-    def _lease_outlives_a_request(self) -> Settings:
-        if self.delivery_lease_s <= self.delivery_timeout_s:
-            raise ValueError("delivery_lease_s must be longer than delivery_timeout_s (a claim must outlive its request)")
-        return self
-
-    @model_validator(mode="after")
-    def _production_needs_a_secret(self) -> Settings:
-        if self.environment == "production" and self.secret_key is None:
-            raise ValueError("secret_key is required when environment is 'production' (set LEADRELAY_SECRET_KEY)")
-        return self
+    @field_validator("delivery_lease_s")
+    @classmethod
+    def _lease_outlives_a_request(cls, value: float, info: ValidationInfo) -> float:
+        timeout = info.data.get("delivery_timeout_s")
+        if timeout is not None and value <= timeout:
+            raise ValueError("must be longer than delivery_timeout_s (a claim must outlive its request)")
+        return value
 
     @property
     def uses_dev_secret(self) -> bool:
@@ -120,7 +272,7 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls)]
         if _config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file))
         return tuple(sources)
@@ -133,18 +285,57 @@ class Settings(ServiceSettings, *SETTINGS):  # type: ignore[misc]
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Load settings from an optional TOML file, the environment and explicit overrides.
 
-    Raises pydantic.ValidationError (or FileNotFoundError) describing every problem.
+    Raises ConfigError listing every problem: the file's, and every setting's.
     """
     global _config_file
     path = Path(config_file) if config_file is not None else None
-    if path is not None and not path.is_file():
-        raise FileNotFoundError(f"configuration file not found: {path}")
-    _config_file = path
+    unreadable = _unreadable_file(path) if path is not None else None
+    _config_file = None if unreadable else path
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+    except ConfigError as exc:
+        if unreadable:
+            raise ConfigError([unreadable, *exc.problems]) from None
+        raise
     finally:
         _config_file = None
+    if unreadable:
+        # The file may name another database: without it, none is tried.
+        raise ConfigError([unreadable])
+    return settings
+
+
+def _unreadable_file(path: Path) -> Problem | None:
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Problem(None, f"configuration file not found: {path}")
+    except IsADirectoryError:
+        return Problem(None, f"configuration file is a directory: {path}")
+    except OSError as exc:
+        return Problem(None, f"configuration file {path} cannot be read: {exc.strerror}")
+    except UnicodeDecodeError:
+        return Problem(None, f"configuration file {path} is not UTF-8 text")
+    except tomllib.TOMLDecodeError as exc:
+        return Problem(None, f"configuration file {path} is not valid TOML: {exc}")
+    return None
+
+
+def _problem(error: Any) -> Problem:
+    """A pydantic error as a Problem about the setting it is at."""
+    loc = [str(part) for part in error["loc"]]
+    if not loc:
+        return Problem(None, error["msg"].removeprefix("Value error, "))
+    setting, inner = loc[0], loc[1:]
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(setting, Settings.model_fields, n=1)
+        return Problem(setting, "not a leadrelay setting" + (f" (did you mean {close[0]}?)" if close else ""))
+    message = error["msg"].removeprefix("Value error, ")
+    if inner and setting != "allowed_origins":
+        message = f"{'.'.join(inner)}: {message}"
+    return Problem(setting, message)
 
 
 def new_secret_key() -> str:
+    """A key for `secret_key`: 32 random bytes, URL-safe base64 (43 characters)."""
     return secrets.token_urlsafe(32)
