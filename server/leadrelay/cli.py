@@ -1,17 +1,21 @@
-"""The `leadrelay` command: serve, check, and the operator's views of the store."""
+"""The `leadrelay` command: serve, check, and the operator's views of the store.
+
+Everything it prints for a person goes through terminal.printable (and JSON lines through
+terminal.json_line): ids, paths, messages and vendors' answers come from strangers.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_secret_key
 from leadrelay.event import dump_event
 from leadrelay.store.probe import database_problem
+from leadrelay.terminal import json_line, json_safe, printable
 from leadrelay.vendors import DESTINATIONS, destination_states
 
 if TYPE_CHECKING:
@@ -35,7 +39,7 @@ def _settings_or_exit(args: argparse.Namespace) -> Settings:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         print(f"error: the configuration has {count}:", file=sys.stderr)
         for problem in problems:
-            print(f"  - {problem}", file=sys.stderr)
+            print(f"  - {printable(problem)}", file=sys.stderr)
         raise SystemExit(1)
     return settings
 
@@ -44,12 +48,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     s = _settings_or_exit(args)
     print("configuration OK")
     print(f"  environment:      {s.environment}")
-    print(f"  database:         {_safe_url(s.database_url)}")
+    print(f"  database:         {printable(_safe_url(s.database_url))}")
     print(f"  secret key:       {'set' if s.secret_key else 'DEVELOPMENT DEFAULT (set LEADRELAY_SECRET_KEY)'}")
-    print(f"  allowed origins:  {', '.join(s.allowed_origins) or '(same origin only)'}")
+    print(f"  allowed origins:  {printable(', '.join(s.allowed_origins)) or '(same origin only)'}")
     print(f"  endpoint prefix:  {s.path_prefix}")
     for name, why in destination_states(s).items():
-        print(f"  destination {name + ':':8} {why}")
+        print(f"  destination {name + ':':8} {printable(why)}")
     return 0
 
 
@@ -58,15 +62,32 @@ def cmd_new_secret_key(args: argparse.Namespace) -> int:
     return 0
 
 
+class PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped; a traceback keeps its line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
+
+
+def _log_to_terminal(level: str, format: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter(format))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from leadrelay.app import create_app
 
     settings = _settings_or_exit(args)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    _log_to_terminal(args.log_level, "%(levelname)s:     %(name)s: %(message)s")
     app = create_app(settings)
-    print(f"leadrelay on http://{args.host}:{args.port}/  (store: {_safe_url(settings.database_url)})", flush=True)
+    store = printable(_safe_url(settings.database_url))
+    print(f"leadrelay on http://{printable(args.host)}:{args.port}/  (store: {store})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=settings.trust_proxy_headers)
     return 0
 
@@ -74,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     store = _store(_settings_or_exit(args))
     for event in store.list_events(args.limit):
-        print(dump_event(event, raw=args.raw))
+        print(json_safe(dump_event(event, raw=args.raw)))
     return 0
 
 
@@ -83,9 +104,11 @@ def cmd_rejections(args: argparse.Namespace) -> int:
     for row in store.list_rejections(args.limit):
         when = _when(row["received_at"])
         errors = "; ".join(f"{e['path']}: {e['message']}" for e in row["errors"])
-        print(f"{when}  {row['dialect'] or '-':8} {row['event_id'] or '-':38} {errors}")
+        dialect, event_id = printable(row["dialect"] or "-"), printable(row["event_id"] or "-")
+        print(f"{when}  {dialect:8} {event_id:38} {printable(errors)}")
     for tally in store.rejection_tallies(args.limit):
-        print(f"{_when(tally['hour'])}  {tally['count']} more rejected from {tally['source']} ({tally['shape']}), counted only")
+        source, shape = printable(tally["source"]), printable(tally["shape"])
+        print(f"{_when(tally['hour'])}  {tally['count']} more rejected from {source} ({shape}), counted only")
     return 0
 
 
@@ -98,7 +121,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings_or_exit(args)
     store = _store(settings)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_terminal(args.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def run() -> None:
@@ -107,7 +130,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         worker = Worker(settings, store)
-        print(f"leadrelay worker {worker.id} (store: {_safe_url(settings.database_url)})", flush=True)
+        store_url = printable(_safe_url(settings.database_url))
+        print(f"leadrelay worker {printable(worker.id)} (store: {store_url})", flush=True)
         await worker.run(stop)
 
     asyncio.run(run())
@@ -131,12 +155,12 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     rows = store.list_deliveries(state=state, destination=args.destination, event_id=args.event, limit=args.limit)
     for row in rows:
         if args.json:
-            print(json.dumps(row.__dict__, ensure_ascii=False))
+            print(json_line(row.__dict__))
             continue
         status = str(row.last_status) if row.last_status is not None else "-"
         print(
-            f"{_when(row.updated_at)}  {row.destination:8} {row.state:9} attempts={row.attempts:<3} "
-            f"status={status:4} {row.event_id}  {row.last_error or ''}".rstrip()
+            f"{_when(row.updated_at)}  {printable(row.destination):8} {printable(row.state):9} attempts={row.attempts:<3} "
+            f"status={status:4} {printable(row.event_id)}  {printable(row.last_error or '')}".rstrip()
         )
     return 0
 
