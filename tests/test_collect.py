@@ -321,6 +321,26 @@ def test_same_origin_needs_no_allow_list(client: TestClient) -> None:
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("origin", ["null", "file://", "chrome-extension://abcdef"])
+def test_a_wildcard_allows_any_web_origin_but_never_null(make_settings: Any, origin: str) -> None:
+    def preflight(client: TestClient, origin: str) -> Any:
+        headers = {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+        return client.options(ENDPOINT, headers=headers)
+
+    with TestClient(create_app(make_settings(allowed_origins="*"))) as client:
+        client.cookies.set("lr_vid", "anything")  # credentials: Starlette's own "*" reflected any origin then
+        response = post(client, {"events": [croct()]}, Origin=origin)
+        assert response.status_code == 403
+        assert "access-control-allow-origin" not in response.headers
+        assert "access-control-allow-origin" not in preflight(client, origin).headers
+        assert store_of(client).count("events") == 0
+        anywhere = post(client, {"events": [croct()]}, Origin="https://anywhere.example")
+        assert anywhere.status_code == 200
+        assert anywhere.headers["access-control-allow-origin"] == "https://anywhere.example"
+        assert anywhere.headers["access-control-allow-credentials"] == "true"
+        assert preflight(client, "http://localhost:3000").headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
 def test_allowed_origin_gets_cors_headers_and_preflight(make_settings: Any) -> None:
     with TestClient(create_app(make_settings(allowed_origins="https://shop.example"))) as client:
         response = post(client, {"events": [croct()]}, Origin="https://shop.example")

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from leadrelay.caller import Caller
 from leadrelay.collect import Collector
-from leadrelay.config import Settings, load_settings
+from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
 from leadrelay.demo import demo_page, demo_script
 from leadrelay.errors import BadRequest, Refused, StoreUnavailable, http_exception, refused, server_error
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
@@ -159,10 +159,13 @@ def request_middleware(settings: Settings, service: Service) -> list[Middleware]
     """Every request-level check, in order: the one list that wraps both the routes and the collect endpoint."""
     middleware: list[Middleware] = []
     if settings.allowed_origins:  # CORS only matters for other origins: with none allowed, no request pays for it
+        # `*` is any http(s) origin, never `null` (Starlette's own "*" would answer that one too).
+        wildcard = "*" in settings.allowed_origins
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=settings.allowed_origins,
+                allow_origins=[o for o in settings.allowed_origins if o != "*"],
+                allow_origin_regex=ANY_WEB_ORIGIN.pattern if wildcard else None,
                 allow_methods=["POST"],
                 allow_headers=["Content-Type"],
                 allow_credentials=True,

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from leadrelay.arrival import Seen, dump_arrival, enrich
 from leadrelay.caller import Caller
-from leadrelay.config import Settings
+from leadrelay.config import ANY_WEB_ORIGIN, Settings
 from leadrelay.dialects import Dialect, DialectError
 from leadrelay.dialects.base import errors_from_validation
 from leadrelay.encoding import dump_json
@@ -73,11 +73,11 @@ async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
 
 
 def origin_allowed(caller: Caller, allowed: list[str]) -> bool:
-    """No Origin (a server, curl), our own origin, or an origin on the allow-list."""
+    """No Origin (a server, curl), our own origin, an origin on the allow-list, or with `*` any http(s) one."""
     origin = caller.header(b"origin")
-    if origin is None or "*" in allowed:
+    if origin is None or origin == caller.origin or origin.rstrip("/") in allowed:
         return True
-    return origin == caller.origin or origin.rstrip("/") in allowed
+    return "*" in allowed and ANY_WEB_ORIGIN.fullmatch(origin) is not None
 
 
 class Collector:
