@@ -64,7 +64,7 @@ class Problem:
         return f"{self.setting}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(ValueError):
     """Every problem found in the configuration at once.
 
     `database_url` is the configured database when that setting itself is fine (so the
@@ -75,6 +75,13 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
         self.database_url = database_url
+
+
+class _Invalid(Exception):
+    """ConfigError's contents on their way out of validation (pydantic would swallow a ValueError)."""
+
+    def __init__(self, problems: list[Problem], database_url: str | None) -> None:
+        self.problems, self.database_url = problems, database_url
 
 
 def env_var(setting: str) -> str:
@@ -168,10 +175,17 @@ class ServiceSettings(BaseSettings):
     delivery_batch_size: int = Field(default=100, ge=1, le=1000)
     delivery_poll_s: float = Field(default=0.5, gt=0, le=60)
 
+    def __init__(self, **values: Any) -> None:
+        """Raises ConfigError naming every problem."""
+        try:
+            super().__init__(**values)
+        except _Invalid as exc:
+            raise ConfigError(exc.problems, exc.database_url) from None
+
     @model_validator(mode="wrap")
     @classmethod
     def _every_problem(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
-        """Raise ConfigError naming every problem, with the database URL when that one is fine."""
+        """Every problem, with the database URL when that setting is fine: only here is the merged input seen."""
         try:
             return handler(data)
         except ValidationError as exc:
@@ -179,7 +193,7 @@ class ServiceSettings(BaseSettings):
             url = data.get("database_url", cls.model_fields["database_url"].default) if isinstance(data, dict) else None
             if not isinstance(url, str) or any(error["loc"][:1] == ("database_url",) for error in errors):
                 url = None
-            raise ConfigError([_problem(error) for error in errors], url) from None
+            raise _Invalid([_problem(error) for error in errors], url) from None
 
     @field_validator("*", mode="before")
     @classmethod
