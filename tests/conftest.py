@@ -30,6 +30,9 @@ def make_settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def make(**overrides: Any) -> Settings:
         overrides.setdefault("database_url", db_url)
+        # Tests send far more than a person would through one client; tests/test_rate_limits.py sets its own.
+        overrides.setdefault("rate_limit_per_ip", "1000000/minute")
+        overrides.setdefault("rate_limit_per_visitor", "1000000/minute")
         return load_settings(**overrides)
 
     return make

@@ -27,7 +27,7 @@ from leadrelay.vendors import enabled_destinations as enabled
 from tests.dialects.support import seed_json
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import send
-from tests.support.fuzz import fuzz_settings
+from tests.support.fuzz import UNLIMITED, fuzz_settings
 from tests.support.payloads import CROCT_LEAD_GENERATED, paths, set_path
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
@@ -136,7 +136,7 @@ def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
         else:
             url = stack.enter_context(postgres_schema_url())
-        app_settings = Settings(database_url=url, secret_key="fuzz-secret-key-of-32-or-more-characters", worker=False, demo=False, **VENDOR_SETTINGS)
+        app_settings = Settings(database_url=url, secret_key="fuzz-secret-key-of-32-or-more-characters", worker=False, demo=False, **VENDOR_SETTINGS, **UNLIMITED)
         yield stack.enter_context(TestClient(create_app(app_settings), base_url="http://testserver"))
 
 

@@ -143,6 +143,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 "LEADRELAY_DELIVERY_CONCURRENCY": str(CONCURRENCY),
                 "LEADRELAY_RETRY_BASE_S": "0.1",
                 "LEADRELAY_RETRY_MAX_DELAY_S": "1",
+                "LEADRELAY_RATE_LIMIT_PER_IP": "1000000/minute",  # the test sends from one address at full speed
             }
         )
         server = Server(env, free_port(), tmp_path / "server.log")

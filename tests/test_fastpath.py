@@ -24,7 +24,7 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
-from tests.support.fuzz import fuzz_settings
+from tests.support.fuzz import UNLIMITED, fuzz_settings
 from tests.support.payloads import CROCT_LEAD_GENERATED, get_path, paths, set_path
 
 ENDPOINT = "/lr/e"
@@ -139,7 +139,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
     clients = []
     for name in ("fast", "exact"):
         url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'db.sqlite'}"
-        settings = Settings(database_url=url, secret_key="fastpath-secret-key-of-32-or-more-characters", worker=False, demo=False, dub_api_key="dub_x")
+        settings = Settings(database_url=url, secret_key="fastpath-secret-key-of-32-or-more-characters", worker=False, demo=False, dub_api_key="dub_x", **UNLIMITED)
         clients.append(TestClient(create_app(settings), base_url="http://testserver"))
     visitor = Signer(settings.signing_key, salt="leadrelay.visitor").sign("returning-visitor").decode()
     with clients[0] as fast, clients[1] as exact:

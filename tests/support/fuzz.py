@@ -17,3 +17,7 @@ def fuzz_settings(examples: int) -> settings:
         database=None,
         suppress_health_check=list(HealthCheck),  # the fixtures (a live app, a browser page) serve every example
     )
+
+
+UNLIMITED = {"rate_limit_per_ip": "1000000/minute", "rate_limit_per_visitor": "1000000/minute"}
+"""Settings for a test that sends far more than a person would through one client."""
