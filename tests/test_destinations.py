@@ -317,6 +317,7 @@ def test_a_destination_without_credentials_is_off(make_settings: Any, capsys: py
         "dub": "on",
         "pimms": "off: no pimms_api_key",
         "reshape": "off: no reshape_base_url, reshape_script_id, reshape_access_token",
+        "webhook": "off: no webhook_url, webhook_secret",
     }
     assert Router(s).destinations_for(croct_lead()) == ["dub"]
     assert cli(["check"]) == 0

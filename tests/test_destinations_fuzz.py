@@ -18,6 +18,7 @@ from leadrelay.config import Settings
 from leadrelay.destinations import classify
 from leadrelay.vendors import DESTINATIONS
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN
+from tests.fakes.webhook import WEBHOOK_SECRET
 from tests.support.fuzz import fuzz_settings
 
 FUZZ = fuzz_settings(300)
@@ -28,8 +29,10 @@ SETTINGS = Settings(
     reshape_base_url="http://reshape.test",
     reshape_script_id=RESHAPE_SCRIPT,
     reshape_access_token=RESHAPE_TOKEN,
+    webhook_url="http://receiver.test/hooks",
+    webhook_secret=WEBHOOK_SECRET,
 )
-SECRETS = [DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN]  # echoed back in generated answers
+SECRETS = [DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_")]  # echoed back in generated answers
 
 texts = st.one_of(st.text(max_size=50), st.sampled_from(SECRETS), st.text(min_size=2000, max_size=3000))
 json_values = st.recursive(

@@ -57,7 +57,7 @@ def test_demo_page_and_health(live_server: LiveServer) -> None:
         assert "/lr/s." in page.text
         health = client.get("/healthz").json()
         assert health["status"] == "ok"
-        assert set(health["destinations"]) == {"dub", "pimms", "reshape"}
+        assert set(health["destinations"]) == {"dub", "pimms", "reshape", "webhook"}
 
 
 def test_while_serving_the_objects_built_at_start_are_frozen_out_of_the_garbage_collector(settings: Settings) -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from leadrelay.destinations import dub as dub_out
 from leadrelay.destinations import pimms as pimms_out
 from leadrelay.destinations import reshape as reshape_out
+from leadrelay.destinations import webhook
 from leadrelay.destinations.base import Destination
 from leadrelay.dialects import croct
 from leadrelay.dialects import dub as dub_in
@@ -47,6 +48,7 @@ VENDORS: tuple[Vendor, ...] = (
     Vendor("dub", dub_out.DubSettings, dub_in.DIALECT, dub_out.DubDestination, click_id="dub_id"),
     Vendor("pimms", pimms_out.PimmsSettings, pimms_in.DIALECT, pimms_out.PimmsDestination, click_id="pimms_id"),
     Vendor("reshape", reshape_out.ReshapeSettings, reshape_in.DIALECT, reshape_out.ReshapeDestination),
+    Vendor("webhook", webhook.WebhookSettings, destination=webhook.WebhookDestination),
 )
 
 DIALECTS: dict[str, Dialect] = {v.name: v.dialect for v in VENDORS if v.dialect is not None}
