@@ -85,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings_or_exit(args)
     _log_to_terminal(args.log_level, "%(levelname)s:     %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines name every delivery URL
     app = create_app(settings)
     store = printable(_safe_url(settings.database_url))
     print(f"leadrelay on http://{printable(args.host)}:{args.port}/  (store: {store})", flush=True)

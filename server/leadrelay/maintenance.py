@@ -25,13 +25,16 @@ class Maintenance:
         self.store = store
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop after the batch in progress: a thread's delete cannot be cancelled, and the store closes next."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
@@ -39,18 +42,22 @@ class Maintenance:
         """Purge what is past its retention; returns how many rejected events were removed."""
         before = time.time() - self.settings.rejection_retention_days * 86400
         removed = 0
-        while True:
+        while not self._stopping.is_set():
             n = await asyncio.to_thread(self.store.purge_rejections, before, BATCH)
             removed += n
             if n < BATCH:
-                return removed
+                break
+        return removed
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 removed = await self.run_once()
                 if removed:
                     log.info("purged %d rejected events older than %g days", removed, self.settings.rejection_retention_days)
             except Exception:  # noqa: BLE001 - try again at the next interval
                 log.exception("maintenance failed")
-            await asyncio.sleep(self.interval_s)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+            except asyncio.TimeoutError:
+                pass
