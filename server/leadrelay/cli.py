@@ -52,6 +52,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"  secret key:       {'set' if s.secret_key else 'DEVELOPMENT DEFAULT (set LEADRELAY_SECRET_KEY)'}")
     print(f"  allowed origins:  {printable(', '.join(s.allowed_origins)) or '(same origin only)'}")
     print(f"  endpoint prefix:  {s.path_prefix}")
+    proxies = f"trusted from {', '.join(s.forwarded_allow_ips)}" if s.trust_proxy_headers else "ignored"
+    print(f"  proxy headers:    {printable(proxies)}")
     for name, why in destination_states(s).items():
         print(f"  destination {name + ':':8} {printable(why)}")
     return 0
@@ -89,7 +91,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     store = printable(_safe_url(settings.database_url))
     print(f"leadrelay on http://{printable(args.host)}:{args.port}/  (store: {store})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=settings.trust_proxy_headers)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        proxy_headers=settings.trust_proxy_headers,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 import secrets
 import tomllib
@@ -122,6 +123,17 @@ def _origin(value: str) -> str:
     return normalized
 
 
+def _proxy_address(value: str) -> str:
+    """A trusted proxy: `*`, an IP address or a network (uvicorn would take a typo for a name and trust nothing)."""
+    value = value.strip()
+    if value == "*":
+        return value
+    try:
+        return str(ipaddress.ip_network(value, strict=False) if "/" in value else ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or network: write 10.0.0.5, 10.0.0.0/24, ::1 or *") from None
+
+
 def _key_weakness(key: str) -> str | None:
     """Why a secret key is too weak to sign cookies, or None."""
     if key == DEV_SECRET_KEY:
@@ -150,6 +162,9 @@ class ServiceSettings(BaseSettings):
     max_batch_events: int = Field(default=50, ge=1, le=1000)
     max_rejected_raw_bytes: int = Field(default=16 * 1024, ge=0)
     trust_proxy_headers: bool = False
+    forwarded_allow_ips: Annotated[list[Annotated[str, AfterValidator(_proxy_address)]], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"]
+    )
 
     # Abuse: rate limits and the rejections kept (leadrelay.trust.rate_limits)
     rate_limit_storage: str = "memory://"
@@ -234,7 +249,7 @@ class ServiceSettings(BaseSettings):
             raise ValueError(weakness)
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
