@@ -262,3 +262,16 @@ def test_check_tries_the_database_and_creates_nothing(tmp_path: Path) -> None:
     result = run_leadrelay("check", env={"LEADRELAY_DATABASE_URL": f"sqlite:///{junk}"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cannot be used: file is not a database" in result.stderr
+
+
+def test_forwarded_allow_ips_are_addresses_networks_or_a_star(make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().forwarded_allow_ips == ["127.0.0.1"]
+    monkeypatch.setenv("LEADRELAY_FORWARDED_ALLOW_IPS", "10.0.0.5, 10.1.0.0/16,::1")
+    assert load_settings().forwarded_allow_ips == ["10.0.0.5", "10.1.0.0/16", "::1"]
+    assert load_settings(forwarded_allow_ips=["*"]).forwarded_allow_ips == ["*"]
+
+
+@pytest.mark.parametrize("value", ["proxy.internal", "10.0.0.300", "10.0.0.0/33", ""])
+def test_forwarded_allow_ips_refuse_what_uvicorn_would_silently_never_match(make_settings: Any, value: str) -> None:
+    with pytest.raises(ConfigError, match="forwarded_allow_ips.*is not an IP address or network"):
+        load_settings(forwarded_allow_ips=[value])

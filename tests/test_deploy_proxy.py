@@ -62,7 +62,9 @@ def test_the_sites_own_origin_is_first_party_and_the_visitor_ip_is_stored(deploy
     with visitor_client(front.url) as client:
         page = client.get("/")
         landing = client.get("/lr/c?dub_id=clk_1", headers={"Origin": front.url})
-        response = client.post("/lr/e", json=beacon("e-1"), headers={"Origin": front.url})
+        # What a visitor says of its own address is not what is stored.
+        forged = {"Origin": front.url, "X-Forwarded-For": "203.0.113.9"}
+        response = client.post("/lr/e", json=beacon("e-1"), headers=forged)
 
     assert page.status_code == 200 and "<title>site</title>" in page.text  # the site's own page, from the proxy
     assert landing.status_code == 204
@@ -96,6 +98,15 @@ def test_nginx_without_the_host_line_makes_the_site_cross_origin(deploy: Any) ->
     assert response.status_code == 403
     assert "origin" in response.text.lower()
     assert leadrelay.events() == []
+
+
+def test_nginx_appending_to_x_forwarded_for_would_let_a_visitor_choose_its_address(deploy: Any) -> None:
+    """Why the example replaces X-Forwarded-For: leadrelay takes its first entry."""
+    leadrelay, front = deploy("nginx", edit={"X-Forwarded-For $remote_addr;": "X-Forwarded-For $proxy_add_x_forwarded_for;"})
+    with visitor_client(front.url) as client:
+        response = client.post("/lr/e", json=beacon("e-1"), headers={"Origin": front.url, "X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == 200, response.text
+    assert leadrelay.wait_for_events(1)[0].context.ip == "203.0.113.9"
 
 
 HTTPS = {"proxy_set_header X-Forwarded-Proto $scheme;": "proxy_set_header X-Forwarded-Proto https;"}

@@ -165,6 +165,8 @@ http {{
     uwsgi_temp_path {temp}/uwsgi;
     scgi_temp_path {temp}/scgi;
     types {{ text/html html; }}
+    gzip on;  # as sites often have it: it must leave leadrelay's own compression alone
+    gzip_types text/javascript application/javascript;
     server {{
         listen 127.0.0.1:{port};
         root {root};
