@@ -19,6 +19,7 @@ def test_example_configuration_is_valid_and_enables_every_vendor(make_settings: 
     monkeypatch.setenv("LEADRELAY_SECRET_KEY", new_secret_key())  # as the file says: a production key stays out of it
     settings = load_settings(EXAMPLES / "leadrelay.toml")
     assert settings.environment == "production"
+    assert settings.trust_proxy_headers and settings.forwarded_allow_ips == ["127.0.0.1"]  # behind examples/deploy/
     assert set(enabled_destinations(settings).values()) == {"on"}
 
 
