@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from leadrelay.store.base import Accepted, Claim, DeliveryRow, Finish, Intake, Rejected, SqlStore, StoreBusy
+from leadrelay.store.database import StoreBusy
+from leadrelay.store.intake import Accepted, Intake, Rejected
+from leadrelay.store.outbox import Claim, Finish
 from leadrelay.store.postgres import PostgresBackend
 from leadrelay.store.sqlite import SQLiteBackend
+from leadrelay.store.sqlstore import SqlStore
+from leadrelay.store.views import DeliveryRow
 
 
 def open_store(url: str) -> SqlStore:

@@ -1,0 +1,121 @@
+"""What every part of the store stands on: one connection per thread, transactions, how long to wait for a lock.
+
+Every store call is synchronous and one transaction, and safe from any thread:
+each thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Iterator, Sequence
+
+from leadrelay.store.backend import Backend
+
+
+class StoreBusy(Exception):
+    """Another connection held the write lock for longer than the caller was willing to wait."""
+
+
+class Database:
+    """The connections to one database; the store's parts (schema.py, intake.py, ...) run their SQL through it."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def is_failure(self, exc: BaseException) -> bool:
+        """Whether `exc` is the database failing (full disk, lost connection, ...), not a bug: the client may retry."""
+        return isinstance(exc, (OSError, *self.backend.errors))
+
+    def _conn(self) -> Any:
+        """This thread's connection, waiting for another writer's lock as long as `lock_wait` asks.
+
+        The wait is set on the connection only when it changes: the event loop's
+        calls all run inside lock_wait, so its connection is set once, not twice a commit.
+        """
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = self.backend.connect()
+            local.conn, local.conn_wait = conn, None
+            with self._lock:
+                self._all.append(conn)
+        wait = getattr(local, "wait", None)
+        if wait != local.conn_wait:
+            self.backend.set_lock_wait(conn, wait)
+            local.conn_wait = wait
+        return conn
+
+    def _run(self, query: str, params: Sequence[Any] = ()) -> Any:
+        """Execute one statement written with '?' placeholders; the cursor."""
+        cur = self._conn().cursor()
+        cur.execute(self.backend.sql(query), self.backend.params(params))
+        return cur
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._conn())
+
+    def _end_read(self) -> None:
+        """End the implicit read transaction so readers never pin old snapshots."""
+        self._conn().commit()
+
+    @contextlib.contextmanager
+    def lock_wait(self, seconds: float) -> Iterator[None]:
+        """Store calls made inside wait at most `seconds` for another writer's lock, then raise StoreBusy.
+
+        The call that raised has been rolled back, so it can be made again where a
+        longer wait harms no one (a thread rather than the event loop).
+        """
+        local = self._local
+        outer = getattr(local, "wait", None)
+        local.wait = seconds
+        try:
+            yield
+        except Exception as exc:
+            if self.backend.is_busy(exc):
+                raise StoreBusy("another writer holds the database's write lock") from exc
+            raise
+        finally:
+            local.wait = outer
+
+    def close(self) -> None:
+        self.backend.stop()
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+
+class _Tx:
+    """Commit on success, roll back on error."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> _Tx:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+
+
+def where(**conditions: str | None) -> tuple[str, tuple[Any, ...]]:
+    """A WHERE clause matching every condition that is not None (none: no clause), and its parameters."""
+    clauses = [f"{column} = ?" for column, value in conditions.items() if value is not None]
+    params = tuple(value for value in conditions.values() if value is not None)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,31 @@
+"""Destination health: what the workers last learned of each vendor, shared by every worker process and /healthz."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from leadrelay.store.database import Database
+
+
+class Health(Database):
+    def set_health(self, destination: str, healthy: bool, status: int | None = None, error: str | None = None) -> None:
+        with self._transaction():
+            self._run(
+                "INSERT INTO destination_health (destination, healthy, status, error, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (destination) DO UPDATE SET healthy = excluded.healthy, status = excluded.status,"
+                " error = excluded.error, updated_at = excluded.updated_at",
+                (destination, 1 if healthy else 0, status, error, time.time()),
+            )
+
+    def destination_health(self) -> dict[str, dict[str, Any]]:
+        """{destination: {healthy, status, error, updated_at}} for destinations a worker reported on."""
+        rows = self._run("SELECT destination, healthy, status, error, updated_at FROM destination_health").fetchall()
+        self._end_read()
+        return {
+            r[0]: {"healthy": bool(r[1]), "status": r[2], "error": r[3], "updated_at": r[4]} for r in rows
+        }
+
+    def clear_health(self) -> None:
+        with self._transaction():
+            self._run("DELETE FROM destination_health")

@@ -1,0 +1,195 @@
+"""The outbox: workers claim due deliveries under a lease, record each attempt's outcome, give back what they
+did not attempt; an operator replays dead letters."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from leadrelay.arrival import load_stored
+from leadrelay.event import LeadEvent
+from leadrelay.store.database import Database, where
+
+
+@dataclass
+class Claim:
+    """A delivery a worker holds until `lease_until`; then any worker may take it again."""
+
+    delivery_id: int
+    event_id: str
+    destination: str
+    attempts: int
+    first_attempt_at: float | None
+    event: LeadEvent
+
+
+@dataclass
+class Finish:
+    """One attempt's outcome for `finish_many`; see `SqlStore.finish`."""
+
+    claim: Claim
+    state: str
+    status: int | None
+    error: str | None
+    response: Any = None
+    next_attempt_at: float | None = None
+
+
+class Outbox(Database):
+    def claim(self, worker_id: str, limit: int, lease_s: float, destinations: Iterable[str] | None = None) -> list[Claim]:
+        """Take up to `limit` due pending deliveries that no live lease holds, oldest due first."""
+        now = time.time()
+        dest_filter, dest_params = "", ()
+        if destinations is not None:
+            names = tuple(destinations)
+            if not names:
+                return []
+            dest_filter = f" AND destination IN ({', '.join('?' for _ in names)})"
+            dest_params = names
+        with self._transaction():
+            rows = self._run(
+                "UPDATE deliveries SET claimed_by = ?, lease_until = ?, updated_at = ?"
+                " WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?"
+                f" AND (lease_until IS NULL OR lease_until < ?){dest_filter}"
+                f" ORDER BY next_attempt_at LIMIT ?{self.backend.skip_locked})"
+                " RETURNING id, event_id, destination, attempts, first_attempt_at",
+                (worker_id, now + lease_s, now, now, now, *dest_params, limit),
+            ).fetchall()
+            if not rows:
+                return []
+            ids = [r[1] for r in rows]
+            placeholders = ", ".join("?" for _ in ids)
+            bodies = dict(self._run(f"SELECT id, body FROM events WHERE id IN ({placeholders})", ids).fetchall())
+        claims: list[Claim] = []
+        unreadable: list[tuple[int, str]] = []
+        for r in rows:
+            try:
+                event = load_stored(bodies[r[1]])
+            except Exception as exc:  # noqa: BLE001 - one event this version cannot read must not hold up the rest
+                unreadable.append((r[0], f"the stored event cannot be read: {exc}"))
+                continue
+            claims.append(Claim(r[0], r[1], r[2], r[3], r[4], event))
+        if unreadable:
+            self._dead_letter(unreadable, worker_id)
+        claims.sort(key=lambda c: c.delivery_id)
+        return claims
+
+    def _dead_letter(self, deliveries: Sequence[tuple[int, str]], worker_id: str) -> None:
+        """Dead-letter claimed deliveries that cannot be attempted, each with its reason, for an operator to see.
+
+        An arrival is mapped by the dialect's current code when read: a rule tightened since it
+        was accepted can make it unreadable. `replay` puts it back once the code reads it again.
+        """
+        now = time.time()
+        with self._transaction():
+            for delivery_id, error in deliveries:
+                self._run(
+                    "UPDATE deliveries SET state = 'dead', claimed_by = NULL, lease_until = NULL, last_error = ?,"
+                    " updated_at = ? WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                    (error, now, delivery_id, worker_id),
+                )
+
+    def finish(
+        self,
+        claim: Claim,
+        worker_id: str,
+        state: str,
+        status: int | None,
+        error: str | None,
+        response: Any = None,
+        next_attempt_at: float | None = None,
+    ) -> bool:
+        """Record one attempt's outcome: state 'delivered', 'dead', or 'pending' (retry at next_attempt_at).
+
+        Only the worker holding the claim may finish it; returns False when the lease was lost.
+        """
+        now = time.time()
+        with self._transaction():
+            cur = self._run(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
+                " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
+                " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
+                " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
+                " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                (
+                    state,
+                    now,
+                    next_attempt_at if next_attempt_at is not None else now,
+                    status,
+                    error,
+                    json.dumps(response) if response is not None else None,
+                    now,
+                    now if state == "delivered" else None,
+                    claim.delivery_id,
+                    worker_id,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def finish_many(self, worker_id: str, results: Sequence[Finish]) -> int:
+        """`finish` for many claims in ONE transaction; returns how many were still held by `worker_id`."""
+        if not results:
+            return 0
+        now = time.time()
+        rows = [
+            (
+                r.state,
+                now,
+                r.next_attempt_at if r.next_attempt_at is not None else now,
+                r.status,
+                r.error,
+                json.dumps(r.response) if r.response is not None else None,
+                now,
+                now if r.state == "delivered" else None,
+                r.claim.delivery_id,
+                worker_id,
+            )
+            for r in results
+        ]
+        with self._transaction():
+            cur = self._conn().cursor()
+            cur.executemany(
+                self.backend.sql(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
+                    " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
+                    " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
+                    " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
+                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'"
+                ),
+                [self.backend.params(row) for row in rows],
+            )
+            return int(cur.rowcount)
+
+    def release(self, claims: Sequence[Claim], worker_id: str) -> int:
+        """Give back claims that were never attempted, so any worker may take them at once."""
+        if not claims:
+            return 0
+        released = 0
+        with self._transaction():
+            for claim in claims:
+                cur = self._run(
+                    "UPDATE deliveries SET claimed_by = NULL, lease_until = NULL"
+                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                    (claim.delivery_id, worker_id),
+                )
+                released += cur.rowcount
+        return released
+
+    def replay(self, destination: str | None = None, event_id: str | None = None) -> int:
+        """Put dead-lettered deliveries back in the queue, due now, with a fresh attempt budget."""
+        now = time.time()
+        clause, params = where(state="dead", destination=destination, event_id=event_id)
+        with self._transaction():
+            cur = self._run(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL,"
+                f" next_attempt_at = ?, claimed_by = NULL, lease_until = NULL, updated_at = ?{clause}",
+                (now, now, *params),
+            )
+            return int(cur.rowcount)
+
+    def next_due_at(self) -> float | None:
+        row = self._run("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'").fetchone()
+        self._end_read()
+        return row[0] if row else None

@@ -1,0 +1,87 @@
+"""The tables, and the upgrades that bring an older database to SCHEMA_VERSION."""
+
+from __future__ import annotations
+
+from leadrelay.store.backend import Backend
+from leadrelay.store.database import Database
+
+SCHEMA_VERSION = 1
+
+# Upgrades from version N to N+1, applied in order on start. Version 1 is the first schema.
+UPGRADES: dict[int, list[str]] = {}
+
+
+def ddl(backend: Backend) -> list[str]:
+    real = backend.real
+    return [
+        f"""CREATE TABLE IF NOT EXISTS events (
+            id TEXT PRIMARY KEY,
+            dialect TEXT NOT NULL,
+            name TEXT NOT NULL,
+            visitor_id TEXT,
+            received_at {real} NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS deliveries (
+            id {backend.serial_pk},
+            event_id TEXT NOT NULL REFERENCES events(id),
+            destination TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at {real} NOT NULL,
+            first_attempt_at {real},
+            claimed_by TEXT,
+            lease_until {real},
+            last_status INTEGER,
+            last_error TEXT,
+            response TEXT,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL,
+            delivered_at {real},
+            UNIQUE (event_id, destination)
+        )""",
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)",
+        f"""CREATE TABLE IF NOT EXISTS rejections (
+            id {backend.serial_pk},
+            event_id TEXT,
+            dialect TEXT,
+            received_at {real} NOT NULL,
+            errors TEXT NOT NULL,
+            raw TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS rejections_received ON rejections (received_at)",
+        f"""CREATE TABLE IF NOT EXISTS rejection_tallies (
+            hour {real} NOT NULL,
+            source TEXT NOT NULL,
+            shape TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (hour, source, shape)
+        )""",
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS destination_health (
+            destination TEXT PRIMARY KEY,
+            healthy INTEGER NOT NULL,
+            status INTEGER,
+            error TEXT,
+            updated_at {real} NOT NULL
+        )""",
+    ]
+
+
+class Schema(Database):
+    def setup(self) -> None:
+        """Create the schema or upgrade it to SCHEMA_VERSION, then start the backend's maintenance. Idempotent."""
+        with self._transaction():
+            for statement in ddl(self.backend):
+                self._run(statement)
+            row = self._run("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                self._run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                row = (SCHEMA_VERSION,)
+            version = row[0]
+            while version < SCHEMA_VERSION:
+                for statement in UPGRADES[version]:
+                    self._run(statement)
+                version += 1
+            self._run("UPDATE schema_version SET version = ?", (version,))
+        self.backend.start()

@@ -1,0 +1,25 @@
+"""SqlStore, the store's one public face: each concern lives in its own module, and this class is all of them.
+
+    schema.py    the tables and their upgrades (`setup`)
+    intake.py    accepted events with their deliveries, rejections (`write_intake`)
+    outbox.py    claim, finish, release, replay: the deliveries' life
+    health.py    what the workers last learned of each destination
+    views.py     read-only listings and counts for the operator
+    retention.py rejected events deleted once past their time
+    database.py  what they all stand on: per-thread connections, transactions, lock waits
+
+SQLite and PostgreSQL share the schema and every query; a `Backend` (backend.py) supplies only what differs.
+"""
+
+from __future__ import annotations
+
+from leadrelay.store.health import Health
+from leadrelay.store.intake import IntakeWrites
+from leadrelay.store.outbox import Outbox
+from leadrelay.store.retention import Retention
+from leadrelay.store.schema import Schema
+from leadrelay.store.views import Views
+
+
+class SqlStore(Schema, IntakeWrites, Outbox, Health, Views, Retention):
+    """The one store implementation; `backend` decides which database it speaks to."""
