@@ -23,7 +23,13 @@ class Health(Database):
         rows = self._run("SELECT destination, healthy, status, error, updated_at FROM destination_health").fetchall()
         self._end_read()
         return {
-            r[0]: {"healthy": bool(r[1]), "status": r[2], "error": r[3], "updated_at": r[4]} for r in rows
+            r["destination"]: {
+                "healthy": bool(r["healthy"]),
+                "status": r["status"],
+                "error": r["error"],
+                "updated_at": r["updated_at"],
+            }
+            for r in rows
         }
 
     def clear_health(self) -> None:

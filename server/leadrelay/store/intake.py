@@ -112,7 +112,7 @@ class IntakeWrites(Database):
                     " ON CONFLICT (id) DO NOTHING RETURNING id" if returning else " ON CONFLICT (id) DO NOTHING",
                 )
                 if returning:
-                    inserted.update(row[0] for row in cur.fetchall())
+                    inserted.update(row["id"] for row in cur.fetchall())
                 elif cur.rowcount != len(chunk):
                     raise _StoredBefore
                 else:

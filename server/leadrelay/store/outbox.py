@@ -59,18 +59,28 @@ class Outbox(Database):
             ).fetchall()
             if not rows:
                 return []
-            ids = [r[1] for r in rows]
+            ids = [r["event_id"] for r in rows]
             placeholders = ", ".join("?" for _ in ids)
-            bodies = dict(self._run(f"SELECT id, body FROM events WHERE id IN ({placeholders})", ids).fetchall())
+            found = self._run(f"SELECT id, body FROM events WHERE id IN ({placeholders})", ids).fetchall()
+            bodies = {r["id"]: r["body"] for r in found}
         claims: list[Claim] = []
         unreadable: list[tuple[int, str]] = []
         for r in rows:
             try:
-                event = load_stored(bodies[r[1]])
+                event = load_stored(bodies[r["event_id"]])
             except Exception as exc:  # noqa: BLE001 - one event this version cannot read must not hold up the rest
-                unreadable.append((r[0], f"the stored event cannot be read: {exc}"))
+                unreadable.append((r["id"], f"the stored event cannot be read: {exc}"))
                 continue
-            claims.append(Claim(r[0], r[1], r[2], r[3], r[4], event))
+            claims.append(
+                Claim(
+                    delivery_id=r["id"],
+                    event_id=r["event_id"],
+                    destination=r["destination"],
+                    attempts=r["attempts"],
+                    first_attempt_at=r["first_attempt_at"],
+                    event=event,
+                )
+            )
         if unreadable:
             self._dead_letter(unreadable, worker_id)
         claims.sort(key=lambda c: c.delivery_id)
@@ -190,6 +200,6 @@ class Outbox(Database):
             return int(cur.rowcount)
 
     def next_due_at(self) -> float | None:
-        row = self._run("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'").fetchone()
+        row = self._run("SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE state = 'pending'").fetchone()
         self._end_read()
-        return row[0] if row else None
+        return row["due"] if row else None

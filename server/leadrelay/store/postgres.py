@@ -29,8 +29,9 @@ class PostgresBackend:
 
     def connect(self) -> Any:
         import psycopg
+        from psycopg.rows import dict_row
 
-        return psycopg.connect(self.url, autocommit=False)
+        return psycopg.connect(self.url, autocommit=False, row_factory=dict_row)
 
     def set_lock_wait(self, conn: Any, seconds: float | None) -> None:
         """Unused: PostgreSQL commits run on the intake thread, which may wait."""

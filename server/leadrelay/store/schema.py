@@ -77,8 +77,9 @@ class Schema(Database):
             row = self._run("SELECT version FROM schema_version").fetchone()
             if row is None:
                 self._run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                row = (SCHEMA_VERSION,)
-            version = row[0]
+                version = SCHEMA_VERSION
+            else:
+                version = row["version"]
             while version < SCHEMA_VERSION:
                 for statement in UPGRADES[version]:
                     self._run(statement)

@@ -45,6 +45,7 @@ class SQLiteBackend:
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, check_same_thread=False)
+        conn.row_factory = sqlite3.Row  # rows are read by column name, as psycopg's dict_row gives them
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")

@@ -31,12 +31,12 @@ class Views(Database):
     def get_event(self, event_id: str) -> LeadEvent | None:
         row = self._run("SELECT body FROM events WHERE id = ?", (event_id,)).fetchone()
         self._end_read()
-        return load_stored(row[0]) if row else None
+        return load_stored(row["body"]) if row else None
 
     def list_events(self, limit: int = 100) -> list[LeadEvent]:
         rows = self._run("SELECT body FROM events ORDER BY received_at DESC LIMIT ?", (limit,)).fetchall()
         self._end_read()
-        return [load_stored(r[0]) for r in rows]
+        return [load_stored(r["body"]) for r in rows]
 
     def list_rejections(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._run(
@@ -46,12 +46,12 @@ class Views(Database):
         self._end_read()
         return [
             {
-                "id": r[0],
-                "event_id": r[1],
-                "dialect": r[2],
-                "received_at": r[3],
-                "errors": json.loads(r[4]),
-                "raw": r[5],
+                "id": r["id"],
+                "event_id": r["event_id"],
+                "dialect": r["dialect"],
+                "received_at": r["received_at"],
+                "errors": json.loads(r["errors"]),
+                "raw": r["raw"],
             }
             for r in rows
         ]
@@ -62,22 +62,24 @@ class Views(Database):
             "SELECT hour, source, shape, count FROM rejection_tallies ORDER BY hour DESC, count DESC LIMIT ?", (limit,)
         ).fetchall()
         self._end_read()
-        return [{"hour": r[0], "source": r[1], "shape": r[2], "count": int(r[3])} for r in rows]
+        return [{"hour": r["hour"], "source": r["source"], "shape": r["shape"], "count": int(r["count"])} for r in rows]
 
     def count(self, table: str) -> int:
         if table not in ("events", "deliveries", "rejections"):
             raise ValueError(table)
-        row = self._run(f"SELECT COUNT(*) FROM {table}").fetchone()
+        row = self._run(f"SELECT COUNT(*) AS n FROM {table}").fetchone()
         self._end_read()
-        return int(row[0])
+        return int(row["n"])
 
     def delivery_counts(self) -> dict[str, dict[str, int]]:
         """{destination: {state: count}}."""
-        rows = self._run("SELECT destination, state, COUNT(*) FROM deliveries GROUP BY destination, state").fetchall()
+        rows = self._run(
+            "SELECT destination, state, COUNT(*) AS n FROM deliveries GROUP BY destination, state"
+        ).fetchall()
         self._end_read()
         out: dict[str, dict[str, int]] = {}
-        for destination, state, n in rows:
-            out.setdefault(destination, {})[state] = int(n)
+        for r in rows:
+            out.setdefault(r["destination"], {})[r["state"]] = int(r["n"])
         return out
 
     def list_deliveries(
@@ -96,18 +98,18 @@ class Views(Database):
         self._end_read()
         return [
             DeliveryRow(
-                delivery_id=r[0],
-                event_id=r[1],
-                destination=r[2],
-                state=r[3],
-                attempts=r[4],
-                next_attempt_at=r[5],
-                last_status=r[6],
-                last_error=r[7],
-                response=json.loads(r[8]) if r[8] else None,
-                created_at=r[9],
-                updated_at=r[10],
-                delivered_at=r[11],
+                delivery_id=r["id"],
+                event_id=r["event_id"],
+                destination=r["destination"],
+                state=r["state"],
+                attempts=r["attempts"],
+                next_attempt_at=r["next_attempt_at"],
+                last_status=r["last_status"],
+                last_error=r["last_error"],
+                response=json.loads(r["response"]) if r["response"] else None,
+                created_at=r["created_at"],
+                updated_at=r["updated_at"],
+                delivered_at=r["delivered_at"],
             )
             for r in rows
         ]
