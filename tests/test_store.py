@@ -11,7 +11,7 @@ import pytest
 from leadrelay.arrival import Seen, dump_arrival
 from leadrelay.event import LeadEvent
 from leadrelay.protocol import FieldError
-from leadrelay.store import Accepted, Rejected, SqlStore, open_store
+from leadrelay.store import Accepted, Finish, Rejected, SqlStore, open_store
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
 @pytest.fixture(
@@ -97,7 +97,7 @@ def test_text_with_nul_characters_is_stored_on_either_database(store: SqlStore) 
     store.write_intake([Accepted.of(named, ["dub"]), Rejected(event_id="x\x00", dialect="croct", errors=errors, raw="{}")])
     assert store.get_event(named.id).raw == {"note": "a\x00b"}
     [claim] = store.claim("w", limit=10, lease_s=10)
-    assert store.finish(claim, "w", "dead", 400, "the vendor said \x00")
+    assert store.finish_many("w", [Finish(claim, "dead", 400, "the vendor said \x00")]) == 1
     [row] = store.list_deliveries(event_id=named.id)
     [rejection] = store.list_rejections()
     if store.backend.name == "postgresql":
@@ -116,8 +116,8 @@ def test_claim_is_exclusive_until_the_lease_expires(store: SqlStore) -> None:
     [again] = store.claim("w2", limit=10, lease_s=10)
     assert again.delivery_id == claim.delivery_id
     # the first worker lost its lease: its late answer is not recorded
-    assert store.finish(claim, "w1", "delivered", 200, None) is False
-    assert store.finish(again, "w2", "delivered", 200, None, response={"ok": True}) is True
+    assert store.finish_many("w1", [Finish(claim, "delivered", 200, None)]) == 0
+    assert store.finish_many("w2", [Finish(again, "delivered", 200, None, response={"ok": True})]) == 1
     [row] = store.list_deliveries(event_id=e.id)
     assert (row.state, row.attempts, row.response) == ("delivered", 1, {"ok": True})
 
@@ -126,8 +126,7 @@ def test_delivered_rows_are_never_claimed_or_replayed(store: SqlStore) -> None:
     e1, e2 = event(), event()
     store.write_intake([Accepted.of(e1, ["dub"]), Accepted.of(e2, ["dub"])])
     c1, c2 = store.claim("w", limit=10, lease_s=10)
-    store.finish(c1, "w", "delivered", 200, None)
-    store.finish(c2, "w", "dead", 400, "bad_request: clickId")
+    assert store.finish_many("w", [Finish(c1, "delivered", 200, None), Finish(c2, "dead", 400, "bad_request: clickId")]) == 2
     assert store.claim("w", limit=10, lease_s=10) == []
     assert store.replay() == 1
     [claim] = store.claim("w", limit=10, lease_s=10)
@@ -139,7 +138,7 @@ def test_retry_waits_for_its_time(store: SqlStore) -> None:
     e = event()
     store.write_intake([Accepted.of(e, ["dub"])])
     [claim] = store.claim("w", limit=10, lease_s=10)
-    store.finish(claim, "w", "pending", 503, "unavailable", next_attempt_at=time.time() + 0.3)
+    store.finish_many("w", [Finish(claim, "pending", 503, "unavailable", next_attempt_at=time.time() + 0.3)])
     assert store.claim("w", limit=10, lease_s=10) == []
     time.sleep(0.35)
     [again] = store.claim("w", limit=10, lease_s=10)
@@ -149,8 +148,7 @@ def test_retry_waits_for_its_time(store: SqlStore) -> None:
 def test_replay_by_destination_and_event(store: SqlStore) -> None:
     e1, e2 = event(), event()
     store.write_intake([Accepted.of(e1, ["dub", "pimms"]), Accepted.of(e2, ["dub"])])
-    for c in store.claim("w", limit=10, lease_s=10):
-        store.finish(c, "w", "dead", 404, "not_found")
+    store.finish_many("w", [Finish(c, "dead", 404, "not_found") for c in store.claim("w", limit=10, lease_s=10)])
     assert store.replay(destination="pimms") == 1
     assert store.replay(event_id=e2.id) == 1
     assert store.replay(destination="dub", event_id=e1.id) == 1

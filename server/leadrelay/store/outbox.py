@@ -27,7 +27,8 @@ class Claim:
 
 @dataclass
 class Finish:
-    """One attempt's outcome for `finish_many`; see `SqlStore.finish`."""
+    """One attempt's outcome, for `finish_many`: `state` is 'delivered', 'dead', or 'pending' (a retry,
+    due at `next_attempt_at`); `response` is the vendor's answer, kept when not None."""
 
     claim: Claim
     state: str
@@ -101,45 +102,12 @@ class Outbox(Database):
                     (error, now, delivery_id, worker_id),
                 )
 
-    def finish(
-        self,
-        claim: Claim,
-        worker_id: str,
-        state: str,
-        status: int | None,
-        error: str | None,
-        response: Any = None,
-        next_attempt_at: float | None = None,
-    ) -> bool:
-        """Record one attempt's outcome: state 'delivered', 'dead', or 'pending' (retry at next_attempt_at).
-
-        Only the worker holding the claim may finish it; returns False when the lease was lost.
-        """
-        now = time.time()
-        with self._transaction():
-            cur = self._run(
-                "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
-                " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
-                " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
-                " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
-                " WHERE id = ? AND claimed_by = ? AND state = 'pending'",
-                (
-                    state,
-                    now,
-                    next_attempt_at if next_attempt_at is not None else now,
-                    status,
-                    error,
-                    json.dumps(response) if response is not None else None,
-                    now,
-                    now if state == "delivered" else None,
-                    claim.delivery_id,
-                    worker_id,
-                ),
-            )
-            return cur.rowcount == 1
-
     def finish_many(self, worker_id: str, results: Sequence[Finish]) -> int:
-        """`finish` for many claims in ONE transaction; returns how many were still held by `worker_id`."""
+        """Record attempts' outcomes in ONE transaction; how many of their claims `worker_id` still held.
+
+        Only the worker holding a claim may finish it: an outcome whose lease was lost
+        (another worker took the delivery since) is not recorded.
+        """
         if not results:
             return 0
         now = time.time()
