@@ -126,7 +126,7 @@ def test_rejections_are_purged_after_their_retention(make_settings: Any) -> None
         error = [FieldError(path="value", message="must be a number", rule="float_type")]
         store.write_intake(
             [Rejected("old", "croct", error, "{}", received_at=old) for _ in range(2500)]
-            + [Rejected("new", "croct", error, "{}")]
+            + [Rejected("new", "croct", error, "{}", received_at=time.time())]
         )
         removed = asyncio.run(Maintenance(settings, store).run_once())
         assert removed == 2500

@@ -12,6 +12,7 @@ from leadrelay.arrival import Seen, dump_arrival
 from leadrelay.event import LeadEvent
 from leadrelay.protocol import FieldError
 from leadrelay.store import Accepted, Finish, Rejected, SqlStore, open_store
+from tests.support.clock import FakeClock, clock  # noqa: F401 (until conftest shares it)
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
 @pytest.fixture(
@@ -20,15 +21,15 @@ from tests.support.postgres import needs_postgres, postgres_schema_url
         pytest.param("postgresql", marks=needs_postgres),
     ]
 )
-def store(request: pytest.FixtureRequest, db_url: str) -> Iterator[SqlStore]:
+def store(request: pytest.FixtureRequest, db_url: str, clock: FakeClock) -> Iterator[SqlStore]:
     if request.param == "sqlite":
-        s = open_store(db_url)
+        s = open_store(db_url, clock)
         s.setup()
         yield s
         s.close()
     else:
         with postgres_schema_url() as url:
-            s = open_store(url)
+            s = open_store(url, clock)
             s.setup()
             yield s
             s.close()
@@ -83,7 +84,7 @@ def test_a_failed_group_stores_nothing(store: SqlStore) -> None:
 
 def test_rejections_keep_errors_and_raw(store: SqlStore) -> None:
     errors = [FieldError(path="lead.avatar", message="must be a well-formed URL", rule="url")]
-    store.write_intake([Rejected(event_id="x1", dialect="croct", errors=errors, raw='{"lead":{}}')])
+    store.write_intake([Rejected(event_id="x1", dialect="croct", errors=errors, raw='{"lead":{}}', received_at=1.0)])
     [row] = store.list_rejections()
     assert row["event_id"] == "x1"
     assert row["errors"] == [e.model_dump() for e in errors]
@@ -94,7 +95,7 @@ def test_text_with_nul_characters_is_stored_on_either_database(store: SqlStore) 
     """JSON strings may hold NUL; PostgreSQL text may not: text columns keep U+FFFD, stored JSON keeps it exactly."""
     named = LeadEvent(id=uuid.uuid4().hex, name="lead\x00created", dialect="reshape", raw={"note": "a\x00b"})
     errors = [FieldError(path="id", message="must match", rule="string_pattern_mismatch")]
-    store.write_intake([Accepted.of(named, ["dub"]), Rejected(event_id="x\x00", dialect="croct", errors=errors, raw="{}")])
+    store.write_intake([Accepted.of(named, ["dub"]), Rejected(event_id="x\x00", dialect="croct", errors=errors, raw="{}", received_at=1.0)])
     assert store.get_event(named.id).raw == {"note": "a\x00b"}
     [claim] = store.claim("w", limit=10, lease_s=10)
     assert store.finish_many("w", [Finish(claim, "dead", 400, "the vendor said \x00")]) == 1
@@ -106,13 +107,14 @@ def test_text_with_nul_characters_is_stored_on_either_database(store: SqlStore) 
         assert row.last_error == "the vendor said \x00" and rejection["event_id"] == "x\x00"
 
 
-def test_claim_is_exclusive_until_the_lease_expires(store: SqlStore) -> None:
+def test_claim_is_exclusive_until_the_lease_expires(store: SqlStore, clock: FakeClock) -> None:
     e = event()
     store.write_intake([Accepted.of(e, ["dub"])])
-    [claim] = store.claim("w1", limit=10, lease_s=0.2)
+    [claim] = store.claim("w1", limit=10, lease_s=20)
     assert claim.event == e
-    assert store.claim("w2", limit=10, lease_s=0.2) == []
-    time.sleep(0.3)
+    clock.advance(19)
+    assert store.claim("w2", limit=10, lease_s=20) == []
+    clock.advance(2)
     [again] = store.claim("w2", limit=10, lease_s=10)
     assert again.delivery_id == claim.delivery_id
     # the first worker lost its lease: its late answer is not recorded
@@ -134,13 +136,14 @@ def test_delivered_rows_are_never_claimed_or_replayed(store: SqlStore) -> None:
     assert claim.attempts == 0
 
 
-def test_retry_waits_for_its_time(store: SqlStore) -> None:
+def test_retry_waits_for_its_time(store: SqlStore, clock: FakeClock) -> None:
     e = event()
     store.write_intake([Accepted.of(e, ["dub"])])
     [claim] = store.claim("w", limit=10, lease_s=10)
-    store.finish_many("w", [Finish(claim, "pending", 503, "unavailable", next_attempt_at=time.time() + 0.3)])
+    store.finish_many("w", [Finish(claim, "pending", 503, "unavailable", next_attempt_at=clock() + 30)])
+    clock.advance(29)
     assert store.claim("w", limit=10, lease_s=10) == []
-    time.sleep(0.35)
+    clock.advance(2)
     [again] = store.claim("w", limit=10, lease_s=10)
     assert again.attempts == 1
 

@@ -12,9 +12,10 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
-from leadrelay.store import SqlStore
+from leadrelay.store import SqlStore, open_store
 from leadrelay.worker import Worker, backoff
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Fault, Vendors
+from tests.support.clock import FakeClock, clock  # noqa: F401 (until conftest shares it)
 from tests.support.postgres import needs_postgres, postgres_schema_url
 from tests.fakes.helpers import deliver_all, delivery_settings, enqueue, lead, settled, states, store, vendors, wait_for  # noqa: F401
 
@@ -76,12 +77,20 @@ async def test_two_workers_share_the_outbox(store: SqlStore, delivery_settings: 
     assert (vendors.dub.count, vendors.pimms.count, vendors.reshape.count) == (120, 120, 120)
 
 
-async def test_a_crashed_workers_claims_expire_and_are_taken_again(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
-    s = delivery_settings(delivery_lease_s=2.0, delivery_timeout_s=1.0)
-    enqueue(store, s, [lead(i) for i in range(4)])
-    taken = store.claim("crashed-worker", limit=100, lease_s=1.0)
-    assert len(taken) == 12  # the crashed worker holds them all; it will never finish them
-    worker = await deliver_all(s, store)
+async def test_a_crashed_workers_claims_expire_and_are_taken_again(
+    db_url: str, clock: FakeClock, delivery_settings: Make, vendors: Vendors
+) -> None:
+    s = delivery_settings()
+    store = open_store(db_url, clock)
+    store.setup()
+    try:
+        enqueue(store, s, [lead(i) for i in range(4)])
+        taken = store.claim("crashed-worker", limit=100, lease_s=60)
+        assert len(taken) == 12  # the crashed worker holds them all; it will never finish them
+        clock.advance(61)  # its lease runs out
+        worker = await deliver_all(s, store)
+    finally:
+        store.close()
     assert worker.sent == 12
     assert (vendors.dub.count, vendors.pimms.count, vendors.reshape.count) == (4, 4, 4)
 
@@ -224,8 +233,6 @@ def test_the_worker_command_delivers_and_stops_on_sigterm(store: SqlStore, deliv
 @pytest.mark.parametrize("_", [pytest.param(None, marks=needs_postgres)])
 async def test_postgres_outbox_two_workers_replay_and_health(_: None, delivery_settings: Make, vendors: Vendors) -> None:
     """The same outbox on PostgreSQL (rows claimed with SKIP LOCKED): shared work, dead letters, replay, health."""
-    from leadrelay.store import open_store
-
     with postgres_schema_url() as url:
         pg = open_store(url)
         pg.setup()

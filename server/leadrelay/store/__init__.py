@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from leadrelay.store.database import StoreBusy
@@ -13,15 +15,15 @@ from leadrelay.store.sqlstore import SqlStore
 from leadrelay.store.views import DeliveryRow
 
 
-def open_store(url: str) -> SqlStore:
-    """sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:port/db."""
+def open_store(url: str, clock: Callable[[], float] = time.time) -> SqlStore:
+    """sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:port/db; `clock` is the store's "now"."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         if not url.startswith("sqlite:///"):
             raise ValueError("a SQLite URL looks like sqlite:///path/to/file.db")
-        return SqlStore(SQLiteBackend(unquote(url[len("sqlite:///") :])))
+        return SqlStore(SQLiteBackend(unquote(url[len("sqlite:///") :])), clock)
     if scheme in ("postgresql", "postgres"):
-        return SqlStore(PostgresBackend(url))
+        return SqlStore(PostgresBackend(url), clock)
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from leadrelay.store.database import Database
@@ -15,7 +14,7 @@ class Health(Database):
                 "INSERT INTO destination_health (destination, healthy, status, error, updated_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (destination) DO UPDATE SET healthy = excluded.healthy, status = excluded.status,"
                 " error = excluded.error, updated_at = excluded.updated_at",
-                (destination, 1 if healthy else 0, status, error, time.time()),
+                (destination, 1 if healthy else 0, status, error, self.clock()),
             )
 
     def destination_health(self) -> dict[str, dict[str, Any]]:

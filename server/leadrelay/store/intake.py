@@ -6,8 +6,7 @@
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from leadrelay.event import LeadEvent, dump_event
@@ -48,7 +47,7 @@ class Rejected:
     dialect: str | None
     errors: list[FieldError]
     raw: str
-    received_at: float = field(default_factory=time.time)
+    received_at: float
     source: str | None = None  # the client's IP address
     shape: str = ""  # what its errors have in common with others': dialect and rules
     kept: bool = True
@@ -75,7 +74,7 @@ class IntakeWrites(Database):
         Inside `lock_wait`, raises StoreBusy (storing nothing) when another writer
         holds the lock longer.
         """
-        now = time.time()
+        now = self.clock()
         events: list[Accepted] = []
         rejections: list[Rejected] = []
         first: set[str] = set()

@@ -4,7 +4,6 @@ did not attempt; an operator replays dead letters."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -41,7 +40,7 @@ class Finish:
 class Outbox(Database):
     def claim(self, worker_id: str, limit: int, lease_s: float, destinations: Iterable[str] | None = None) -> list[Claim]:
         """Take up to `limit` due pending deliveries that no live lease holds, oldest due first."""
-        now = time.time()
+        now = self.clock()
         dest_filter, dest_params = "", ()
         if destinations is not None:
             names = tuple(destinations)
@@ -93,7 +92,7 @@ class Outbox(Database):
         An arrival is mapped by the dialect's current code when read: a rule tightened since it
         was accepted can make it unreadable. `replay` puts it back once the code reads it again.
         """
-        now = time.time()
+        now = self.clock()
         with self._transaction():
             for delivery_id, error in deliveries:
                 self._run(
@@ -110,7 +109,7 @@ class Outbox(Database):
         """
         if not results:
             return 0
-        now = time.time()
+        now = self.clock()
         rows = [
             (
                 r.state,
@@ -157,7 +156,7 @@ class Outbox(Database):
 
     def replay(self, destination: str | None = None, event_id: str | None = None) -> int:
         """Put dead-lettered deliveries back in the queue, due now, with a fresh attempt budget."""
-        now = time.time()
+        now = self.clock()
         clause, params = where(state="dead", destination=destination, event_id=event_id)
         with self._transaction():
             cur = self._run(

@@ -6,7 +6,7 @@
     health.py    what the workers last learned of each destination
     views.py     read-only listings and counts for the operator
     retention.py rejected events deleted once past their time
-    database.py  what they all stand on: per-thread connections, transactions, lock waits
+    database.py  what they all stand on: per-thread connections, transactions, lock waits, the clock
 
 SQLite and PostgreSQL share the schema and every query; a `Backend` (backend.py) supplies only what differs.
 """
