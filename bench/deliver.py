@@ -36,12 +36,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from leadrelay.arrival import Seen, dump_arrival, event_of_arrival  # noqa: E402
+from leadrelay.arrival import Seen, event_of_arrival  # noqa: E402
 from leadrelay.config import Settings, load_settings  # noqa: E402
 from leadrelay.destinations.dub import DubDestination  # noqa: E402
 from leadrelay.event import LeadEvent  # noqa: E402
-from leadrelay.store import Accepted, SqlStore, open_store  # noqa: E402
+from leadrelay.store import SqlStore, open_store  # noqa: E402
 from leadrelay.worker import Worker, new_client  # noqa: E402
+from tests.support.arrivals import accepted, request_seen  # noqa: E402 - the rows the collector writes
 
 KEY = "dub_bench_key"
 
@@ -71,7 +72,7 @@ def rss_mb() -> float:
 
 def arrivals(count: int) -> list[tuple[dict[str, Any], Seen]]:
     """`count` croct leadGenerated beacons as the collector stores them: envelope and what the server saw."""
-    seen = Seen(visitor_id=uuid.uuid4().hex, received_at=time.time(), ip="203.0.113.7", user_agent=None, click_ids={})
+    seen = request_seen()
     return [
         (
             {
@@ -102,12 +103,7 @@ def fill(store: SqlStore, count: int, chunk: int = 2000) -> None:
     done = 0
     while done < count:
         n = min(chunk, count - done)
-        store.write_intake(
-            [
-                Accepted(e["id"], "croct", "leadGenerated", seen.visitor_id, seen.received_at, dump_arrival(e, seen.as_json()), ["dub"])
-                for e, seen in arrivals(n)
-            ]
-        )
+        store.write_intake([accepted(envelope, ["dub"], seen) for envelope, seen in arrivals(n)])
         done += n
 
 

@@ -30,11 +30,11 @@ def test_any_fault_schedule_ends_delivered_or_dead_and_never_twice(
     store: SqlStore, delivery_settings: Callable[..., Settings], vendors: Vendors, faults: list[Fault]
 ) -> None:
     s = delivery_settings(pimms_api_key=None, reshape_access_token=None, delivery_concurrency=2)
-    events = [lead(i) for i in range(EVENTS)]
-    for event in events:  # the vendor sees this as customerExternalId: it tells this example's events apart
-        event.customer.external_id = event.id
-    enqueue(store, s, events)
-    ids = {e.id for e in events}
+    envelopes = [lead(i) for i in range(EVENTS)]
+    for envelope in envelopes:  # the vendor sees this as customerExternalId: it tells this example's events apart
+        envelope["payload"]["userId"] = envelope["id"]
+    enqueue(store, s, envelopes)
+    ids = {e["id"] for e in envelopes}
     vendors.dub.script(*faults)
 
     asyncio.run(deliver_all(s, store))

@@ -12,11 +12,11 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
-from leadrelay.event import LeadEvent
 from leadrelay.errors import StoreUnavailable
 from leadrelay.intake import GATHER_ITEMS, GroupCommitter
 from leadrelay.store import Accepted, Intake, SqlStore, StoreBusy
 from leadrelay.store.sqlite import SQLiteBackend
+from tests.support import arrivals
 
 
 class Spy:
@@ -41,8 +41,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
 
 
 def accepted(event_id: str | None = None, destinations: Sequence[str] = ("dub",)) -> Accepted:
-    event = LeadEvent(id=event_id or uuid.uuid4().hex, name="leadGenerated", dialect="croct", received_at=time.time())
-    return Accepted.of(event, list(destinations))
+    envelope = {"id": event_id or uuid.uuid4().hex, "dialect": "croct", "type": "leadGenerated", "payload": {}}
+    return arrivals.accepted(envelope, destinations)
 
 
 async def write_all(intake: GroupCommitter, batches: list[list[Intake]]) -> list[Any]:

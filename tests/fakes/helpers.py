@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 import httpx
@@ -13,11 +12,12 @@ import pytest
 
 from leadrelay.config import Settings
 from leadrelay.destinations import Destination
-from leadrelay.event import Context, Customer, LeadEvent
+from leadrelay.event import LeadEvent
 from leadrelay.routing import Router
-from leadrelay.store import Accepted, SqlStore, open_store
+from leadrelay.store import SqlStore, open_store
 from leadrelay.worker import Worker
 from tests.fakes import Vendors
+from tests.support.arrivals import routed
 
 FAST = {
     "retry_base_s": 0.05,
@@ -52,28 +52,33 @@ def store(db_url: str) -> Iterator[SqlStore]:
     s.close()
 
 
-def lead(n: int = 0, **changes: Any) -> LeadEvent:
-    """A croct leadGenerated event as deliveries read it (canonical, enriched), with both click ids."""
-    event = LeadEvent(
-        id=f"evt-{n}-{uuid.uuid4().hex[:8]}",
-        name="leadGenerated",
-        dialect="croct",
-        value=100.0,
-        currency="USD",
-        source_id=f"lead-{n}",
-        customer=Customer(first_name="Carol", last_name="Doe", emails=[f"carol{n}@example.com"]),
-        click_ids={"dub": f"dubclick{n}", "pimms": f"pimmsclick{n}"},
-        visitor_id=uuid.uuid4().hex,
-        context=Context(url="https://shop.example/thanks", user_agent="Mozilla/5.0 test", ip="203.0.113.7"),
-        received_at=time.time(),
-    )
-    return replace(event, **changes)
+def lead(n: int = 0) -> dict[str, Any]:
+    """A croct leadGenerated envelope as the snippet sends it, with both click ids."""
+    return {
+        "id": f"evt-{n}-{uuid.uuid4().hex[:8]}",
+        "dialect": "croct",
+        "type": "leadGenerated",
+        "payload": {
+            "leadId": f"lead-{n}",
+            "currency": "USD",
+            "value": 100,
+            "lead": {"firstName": "Carol", "lastName": "Doe", "email": f"carol{n}@example.com"},
+        },
+        "context": {"url": "https://shop.example/thanks"},
+        "click_ids": {"dub": f"dubclick{n}", "pimms": f"pimmsclick{n}"},
+    }
 
 
-def enqueue(store: SqlStore, settings: Settings, events: list[LeadEvent]) -> list[LeadEvent]:
-    """Store canonical events with the deliveries the router picks, as the collector would route them."""
+def enqueue(store: SqlStore, settings: Settings, envelopes: list[dict[str, Any]]) -> list[LeadEvent]:
+    """Store envelopes as the collector does, with the deliveries its router picks; their events as deliveries read them."""
     router = Router(settings)
-    store.write_intake([Accepted.of(e, router.destinations_for(e)) for e in events])
+    rows = [routed(envelope, router) for envelope in envelopes]
+    store.write_intake(rows)
+    events: list[LeadEvent] = []
+    for row in rows:
+        event = store.get_event(row.id)
+        assert event is not None, f"{row.id} was not stored"
+        events.append(event)
     return events
 
 
