@@ -16,7 +16,6 @@ from leadrelay.config import Settings, load_settings
 from leadrelay.vendors import configured_dialects
 from leadrelay.protocol import Envelope
 from tests.dialects.support import seed_json
-from tests.test_event import EARLIER_ROW, EVENT
 
 CROCT_LEAD = {
     "leadId": "1ed2fd65-a027-4f3a-a35f-c6dd97537392",
@@ -66,10 +65,6 @@ def test_a_stored_arrival_reads_back_as_the_event_intake_saw(name: str) -> None:
     assert read == at_intake
     assert read.visitor_id == SEEN.visitor_id and read.received_at == SEEN.received_at
     assert read.context.url == "https://shop.example/thanks" and read.context.ip == "203.0.113.7"
-
-
-def test_rows_holding_a_canonical_event_read_as_before() -> None:
-    assert load_stored(EARLIER_ROW) == EVENT
 
 
 # -- through the collector ------------------------------------------------------------------------

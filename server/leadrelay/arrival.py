@@ -4,9 +4,7 @@ The collector stores this, not the canonical LeadEvent. Mapping a payload to the
 canonical event and writing that out was half of an accepted beacon's own cost,
 and its JSON twice the size, while nothing needs the canonical event until the
 event is read: by a delivery, or by the operator. Reading an arrival maps it as the
-collector would have at intake: `dialects.base.event_of`, then `enrich` with
-what the server saw. A body that holds a canonical event (rows of earlier versions,
-`Accepted.of`) is read as one.
+collector would have at intake: `event_of`, then `enrich` with what the server saw.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from pydantic_core import from_json
 
 from leadrelay.dialects.base import CheckedDialect, Dialect
 from leadrelay.encoding import dump_json
-from leadrelay.event import LeadEvent, load_event
+from leadrelay.event import LeadEvent
 from leadrelay.protocol import Envelope
 from leadrelay.vendors import CLICK_IDS, DIALECTS
 
@@ -72,11 +70,9 @@ def event_of_arrival(envelope: dict[str, Any], seen: Seen) -> LeadEvent:
 
 
 def load_stored(body: str | bytes) -> LeadEvent:
-    """The event a stored body holds: an arrival (`dump_arrival`) or a canonical event (`dump_event`)."""
+    """The event a stored body (`dump_arrival`) holds."""
     doc = from_json(body)
-    if "envelope" in doc:
-        return event_of_arrival(doc["envelope"], Seen.from_json(doc["seen"]))
-    return load_event(body)
+    return event_of_arrival(doc["envelope"], Seen.from_json(doc["seen"]))
 
 
 def enrich(event: LeadEvent, envelope: dict[str, Any], seen: Seen) -> None:

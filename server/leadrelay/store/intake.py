@@ -9,7 +9,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from leadrelay.event import LeadEvent, dump_event
 from leadrelay.protocol import FieldError
 from leadrelay.store.database import Database, chunks
 
@@ -18,10 +17,9 @@ from leadrelay.store.database import Database, chunks
 class Accepted:
     """An accepted event as intake stores it: its row, not its LeadEvent object graph.
 
-    `body` is the event's arrival (leadrelay.arrival: what the collector writes) or
-    its canonical event (`of`); either reads back as the LeadEvent. A request holds
-    only this while it waits for its commit: the fewer objects kept alive across
-    that wait, the more of the process's memory stays in cache.
+    `body` is the event's arrival (leadrelay.arrival.dump_arrival), read back as its
+    LeadEvent. A request holds only this while it waits for its commit: the fewer
+    objects kept alive across that wait, the more of the process's memory stays in cache.
     """
 
     id: str
@@ -29,14 +27,8 @@ class Accepted:
     name: str
     visitor_id: str | None
     received_at: float
-    body: str  # JSON: the event's arrival, or the LeadEvent
+    body: str  # JSON: the event's arrival
     destinations: Sequence[str]
-
-    @classmethod
-    def of(cls, event: LeadEvent, destinations: Sequence[str]) -> Accepted:
-        return cls(
-            event.id, event.dialect, event.name, event.visitor_id, event.received_at, dump_event(event), destinations
-        )
 
 
 @dataclass
