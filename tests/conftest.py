@@ -13,6 +13,10 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings, load_settings
 from tests.support.live import LiveServer
 
+# Fixtures that live next to the helpers they go with, shared with every test module from here:
+# the fake vendors and a delivery store; the store's fake clock; the snippet's test site.
+pytest_plugins = ["tests.fakes.helpers", "tests.support.clock", "tests.browser.snippet_site"]
+
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from leadrelay.config import Settings
 from leadrelay.store import SqlStore
 from tests.fakes import Fault, Vendors
-from tests.fakes.helpers import deliver_all, delivery_settings, enqueue, lead, store, vendors  # noqa: F401
+from tests.fakes.helpers import deliver_all, enqueue, lead
 from tests.support.fuzz import fuzz_settings
 
 EVENTS = 5  # more events than faults: every scripted fault is met by some request

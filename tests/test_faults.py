@@ -9,7 +9,7 @@ import pytest
 from leadrelay.config import Settings
 from leadrelay.store import SqlStore
 from tests.fakes import Fault, Vendors
-from tests.fakes.helpers import deliver_all, delivery_settings, enqueue, lead, store, vendors  # noqa: F401
+from tests.fakes.helpers import deliver_all, enqueue, lead
 from tests.support.live import free_port
 
 Make = Callable[..., Settings]

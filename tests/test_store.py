@@ -12,7 +12,7 @@ from leadrelay.arrival import dump_arrival
 from leadrelay.protocol import FieldError
 from leadrelay.store import Finish, Rejected, SqlStore, open_store
 from tests.support.arrivals import accepted, request_seen
-from tests.support.clock import FakeClock, clock  # noqa: F401 (until conftest shares it)
+from tests.support.clock import FakeClock
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
 @pytest.fixture(

@@ -15,9 +15,9 @@ from leadrelay.config import Settings
 from leadrelay.store import SqlStore, open_store
 from leadrelay.worker import Worker, backoff
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Fault, Vendors
-from tests.support.clock import FakeClock, clock  # noqa: F401 (until conftest shares it)
+from tests.support.clock import FakeClock
 from tests.support.postgres import needs_postgres, postgres_schema_url
-from tests.fakes.helpers import deliver_all, delivery_settings, enqueue, lead, settled, states, store, vendors, wait_for  # noqa: F401
+from tests.fakes.helpers import deliver_all, enqueue, lead, settled, states, wait_for
 
 Make = Callable[..., Settings]
 

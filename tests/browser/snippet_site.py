@@ -2,8 +2,7 @@
 
 The pages are served by the same server (same origin, like a site that runs
 leadrelay under /lr), so the snippet, its cookies and its beacons all take the
-real paths. Import the fixtures into a test module with
-`from tests.browser.snippet_site import site, make_site  # noqa: F401`.
+real paths. Its fixtures (`site`, `make_site`) reach every test through tests/conftest.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import ConsoleMessage, Page
 
-from tests.browser.snippet_site import Beacons, Site, loaded, make_site, page_html, site, stored_queue  # noqa: F401
+from tests.browser.snippet_site import Beacons, Site, loaded, page_html, stored_queue
 
 SEED_LEAD = {  # seed 000's example, made valid: the comma it lacks, no state/continent, well-formed URLs
     "leadId": "1ed2fd65-a027-4f3a-a35f-c6dd97537392",

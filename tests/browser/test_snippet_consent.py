@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-from tests.browser.snippet_site import (  # noqa: F401
-    Beacons,
-    Site,
-    loaded,
-    make_site,
-    page_html,
-    site,
-    stored_queue,
-    tick,
-)
+from tests.browser.snippet_site import Beacons, Site, loaded, page_html, stored_queue, tick
 
 LEAD = {"leadId": "C-1"}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Route
 
-from tests.browser.snippet_site import Beacons, Site, loaded, make_site, page_html, site, stored_queue  # noqa: F401
+from tests.browser.snippet_site import Beacons, Site, loaded, page_html, stored_queue
 
 LEAD = {"leadId": "L-7", "currency": "EUR", "value": 3}
 

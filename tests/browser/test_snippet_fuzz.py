@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from playwright.sync_api import Page
 
-from tests.browser.snippet_site import Site, loaded, make_site, page_html, site  # noqa: F401
+from tests.browser.snippet_site import Site, loaded, page_html
 from tests.support.fuzz import fuzz_settings
 
 keys = st.sampled_from(["leadId", "currency", "value", "lead", "firstName", "email", "address", "city", "custom", "x"])

@@ -9,7 +9,7 @@ from itsdangerous import Signer
 from playwright.sync_api import BrowserContext, BrowserType, Page
 
 from leadrelay.identity import CLICK_MAX_AGE
-from tests.browser.snippet_site import Site, loaded, make_site, page_html, site, stored_queue  # noqa: F401
+from tests.browser.snippet_site import Site, loaded, page_html, stored_queue
 
 LEAD = {"leadId": "L-1"}
 

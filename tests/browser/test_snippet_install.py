@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import Page
 
 from leadrelay.demo import STUB
-from tests.browser.snippet_site import Beacons, Site, loaded, make_site, page_html, site  # noqa: F401
+from tests.browser.snippet_site import Beacons, Site, loaded, page_html
 
 LEAD = {"leadId": "lead-1", "currency": "USD", "value": 10, "lead": {"firstName": "Ada", "email": "ada@example.com"}}
 
