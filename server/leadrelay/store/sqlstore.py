@@ -2,7 +2,7 @@
 
     schema.py    the tables and their upgrades (`setup`)
     intake.py    accepted events with their deliveries, rejections (`write_intake`)
-    outbox.py    claim, finish, release, replay: the deliveries' life
+    outbox.py    claim, finish_many, release, replay: a delivery's life
     health.py    what the workers last learned of each destination
     views.py     read-only listings and counts for the operator
     retention.py rejected events deleted once past their time
