@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from leadrelay.arrival import event_of_arrival
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
 from leadrelay.destinations import classify, classify_error
@@ -23,8 +22,7 @@ from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
 from leadrelay.routing import Router
 from leadrelay.vendors import destination_states as enabled_destinations
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
-from tests.fakes.helpers import lead, send
-from tests.support.arrivals import request_seen
+from tests.fakes.helpers import lead_event, send
 
 BASES = {
     "dub_base_url": "http://dub.test",
@@ -424,7 +422,7 @@ def test_fake_dub_answers_a_repeat_with_link_null(all_on: Settings) -> None:
 
 
 def test_lead_helper_builds_events_every_fake_accepts(all_on: Settings) -> None:
-    event = event_of_arrival(lead(3), request_seen())  # as a delivery reads it
+    event = lead_event(3)
     assert send(FakeDub(credential=DUB_KEY), DubDestination(all_on), event).status_code == 200
     assert send(FakePimms(credential=PIMMS_KEY), PimmsDestination(all_on), event).status_code == 200
     fake = FakeReshape(credential=RESHAPE_TOKEN, script_id=RESHAPE_SCRIPT)

@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
+from leadrelay.arrival import event_of_arrival
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
 from leadrelay.destinations.webhook import WebhookDestination
@@ -18,8 +19,9 @@ from leadrelay.event import LeadEvent, dump_event
 from leadrelay.routing import Router
 from leadrelay.store import SqlStore
 from tests.fakes import Fault
-from tests.fakes.helpers import FAST, deliver_all, enqueue, lead, send, states, store  # noqa: F401
+from tests.fakes.helpers import FAST, deliver_all, enqueue, lead, lead_event, send, states
 from tests.fakes.webhook import OTHER_SECRET, WEBHOOK_SECRET, FakeWebhook, Receiver
+from tests.support.arrivals import request_seen
 
 Make = Callable[..., Settings]
 KEY = WEBHOOK_SECRET.removeprefix("whsec_")
@@ -70,32 +72,33 @@ async def test_every_event_arrives_signed_with_the_canonical_event(store: SqlSto
 async def test_the_type_follows_webhook_events_and_raw_is_sent_on_request(store: SqlStore, make_settings: Make) -> None:
     with Receiver(raw=True) as receiver:
         s = make_settings(**receiver.settings(), **FAST, webhook_events={"leadGenerated": "lead.created"}, webhook_raw=True)
-        croct = lead(1, raw={"leadId": "lead-1", "lead": {"firstName": "Carol"}})
-        other = replace(lead(2), name="lead_qualified", dialect="reshape")
-        assert Router(s).destinations_for(other) == []  # not mapped: not scheduled
-        enqueue(store, s, [croct, other])
+        croct = {**lead(1), "payload": {"leadId": "lead-1", "lead": {"firstName": "Carol"}}}
+        qualified = {"event": {"name": "lead_qualified", "currency": "USD", "id": "Q-2"}}
+        other = {"id": "evt-reshape-2", "dialect": "reshape", "payload": qualified}
+        assert Router(s).destinations_for(event_of_arrival(other, request_seen())) == []  # not mapped: not scheduled
+        [croct_event, _] = enqueue(store, s, [croct, other])
         await deliver_all(s, store)
         [body] = receiver.fake.accepted
     assert body["type"] == "lead.created"
-    assert body["data"] == data_of(croct, raw=True)
+    assert body["data"] == data_of(croct_event, raw=True)
     assert body["data"]["raw"] == {"leadId": "lead-1", "lead": {"firstName": "Carol"}}
 
 
 def test_the_receiver_refuses_a_wrong_secret_a_tampered_body_and_a_missing_signature(make_settings: Make) -> None:
     # The strict receiver is what proves the signatures: show it refuses what is not signed right.
     s = make_settings(webhook_url="http://receiver.test/hooks/leads", webhook_secret=WEBHOOK_SECRET)
-    wrong = send(FakeWebhook(credential=OTHER_SECRET), WebhookDestination(s), lead(1))
+    wrong = send(FakeWebhook(credential=OTHER_SECRET), WebhookDestination(s), lead_event(1))
     assert wrong.status_code == 401 and "No matching signature" in wrong.json()["error"]
 
     fake = FakeWebhook(credential=WEBHOOK_SECRET)
     destination = WebhookDestination(s)
-    out = destination.prepare(lead(2))
+    out = destination.prepare(lead_event(2))
     out.json["data"]["value"] = 1_000_000.0
     destination.prepare = lambda event: out  # type: ignore[method-assign]
-    assert send(fake, destination, lead(2)).status_code == 401
-    unsigned = send(fake, replace_headers(WebhookDestination(s), {}), lead(3))
+    assert send(fake, destination, lead_event(2)).status_code == 401
+    unsigned = send(fake, replace_headers(WebhookDestination(s), {}), lead_event(3))
     assert unsigned.status_code == 401 and "Missing required headers" in unsigned.json()["error"]
-    assert send(fake, WebhookDestination(s), lead(4)).status_code == 200
+    assert send(fake, WebhookDestination(s), lead_event(4)).status_code == 200
     assert fake.count == 3 and len(fake.accepted) == 1
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.snippet_site import Site, make_site, page_html  # noqa: F401
+from tests.browser.snippet_site import Site, page_html
 from tests.fakes.helpers import FAST
 from tests.fakes.webhook import Receiver
 

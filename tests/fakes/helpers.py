@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from leadrelay.arrival import event_of_arrival
 from leadrelay.config import Settings
 from leadrelay.destinations import Destination
 from leadrelay.event import LeadEvent
@@ -17,7 +18,7 @@ from leadrelay.routing import Router
 from leadrelay.store import SqlStore, open_store
 from leadrelay.worker import Worker
 from tests.fakes import Vendors
-from tests.support.arrivals import routed
+from tests.support.arrivals import request_seen, routed
 
 FAST = {
     "retry_base_s": 0.05,
@@ -67,6 +68,11 @@ def lead(n: int = 0) -> dict[str, Any]:
         "context": {"url": "https://shop.example/thanks"},
         "click_ids": {"dub": f"dubclick{n}", "pimms": f"pimmsclick{n}"},
     }
+
+
+def lead_event(n: int = 0) -> LeadEvent:
+    """The event of `lead(n)` as a delivery reads it: mapped and enriched as it is read from the store."""
+    return event_of_arrival(lead(n), request_seen())
 
 
 def enqueue(store: SqlStore, settings: Settings, envelopes: list[dict[str, Any]]) -> list[LeadEvent]:
