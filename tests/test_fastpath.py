@@ -22,10 +22,13 @@ from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
+from leadrelay.dialects import croct
+from leadrelay.dialects.common import real_date, url
 from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
 from tests.support.fuzz import UNLIMITED, fuzz_settings
 from tests.support.payloads import CROCT_LEAD_GENERATED, get_path, paths, set_path
+from tests.support.rules import Rules, rules
 
 ENDPOINT = "/lr/e"
 FUZZ = fuzz_settings(200)
@@ -268,3 +271,58 @@ def test_a_bom_or_other_encodings_get_one_answer(apps: Apps) -> None:
     text = json.dumps({"events": [_beacon({"leadId": "x"})]})
     for body in (b"\xef\xbb\xbf" + text.encode(), text.encode("utf-16"), text.encode() + b" \n", b" " + text.encode()):
         same_everywhere(apps, body)
+
+
+# -- The checked schema states the exact rules ---------------------------------------------
+
+FORMATS: dict[object, str] = {
+    url: "url",
+    croct.CHECKED_URL: "url",
+    real_date: "date",
+    croct.REAL_DAY: "date",
+    f"^{croct.ATTRIBUTE_NAME.pattern}$": "attribute name",
+}
+"""Each format check of either side, by what it checks (the checked patterns are stricter: what they
+refuse goes the exact way)."""
+
+
+def custom_attribute_rules(path: str) -> Rules:
+    """Croct's custom attribute rules as croct.custom_attribute_errors checks them, in code the walk cannot read."""
+    primitive: dict[str, Any] = {
+        "null": {},
+        "bool": {},
+        "number": {"ge": None, "le": None, "finite": True},
+        "str": {"min_length": 0, "max_length": croct.MAX_STRING, "formats": frozenset()},
+    }
+    out: Rules = {
+        path: {"map": {"max_length": croct.MAX_ATTRIBUTES}},
+        path + "{}": {"str": {"min_length": 0, "max_length": croct.MAX_ATTRIBUTE_NAME, "formats": frozenset({"attribute name"})}},
+    }
+
+    def value(at: str, depth: int) -> None:  # croct._value_errors
+        out[at] = dict(primitive)
+        if depth:
+            out[at] |= {"list": {"max_length": croct.MAX_COLLECTION}, "map": {"max_length": croct.MAX_COLLECTION}}
+            out[at + "{}"] = {"str": {"min_length": 0, "max_length": croct.MAX_MAP_KEY, "formats": frozenset()}}
+            value(at + "[]", depth - 1)
+            value(at + ".*", depth - 1)
+
+    value(path + ".*", depth=2)
+    return out
+
+
+def test_the_checked_schema_states_the_exact_rules() -> None:
+    """Every property, length bound, format, choice and numeric bound of the croct models is in the
+    fast path's TypedDicts and the other way round, so the twins cannot drift apart."""
+    exact = rules(croct.LeadGenerated, FORMATS, given={"lead.custom": custom_attribute_rules("lead.custom")})
+    checked = rules(croct.CheckedLeadGenerated, FORMATS)
+    differences = [
+        (path, exact.get(path), checked.get(path))
+        for path in sorted(exact.keys() | checked.keys())
+        if exact.get(path) != checked.get(path)
+    ]
+    assert differences == []
+    # The walk saw the rules, not nothing on both sides.
+    assert checked["lead.address.postalCode"] == {"str": {"min_length": 1, "max_length": 20, "formats": frozenset()}}
+    assert checked["value"] == {"number": {"ge": 0, "le": None, "finite": True}}
+    assert checked["lead.gender"] == {"literal": {"choices": frozenset({"male", "female", "neutral", "unknown"})}}

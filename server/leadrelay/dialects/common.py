@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -45,22 +46,32 @@ def js_length(value: str) -> int:
     return len(value.encode("utf-16-le")) // 2
 
 
-def length(min_length: int = 0, max_length: int | None = None) -> Callable[[str], str]:
-    """A validator that bounds a string's length, with one message naming both bounds."""
-    if max_length is None:
-        message = "must not be empty" if min_length == 1 else f"must be at least {min_length} characters long"
-    elif min_length:
-        message = f"must be between {min_length} and {max_length} characters long"
-    else:
-        message = f"must be at most {max_length} characters long"
+@dataclass(frozen=True)
+class Length:
+    """A string length bound as a validator; an object, not a closure, so that tests can read its bounds."""
 
-    def check(value: str) -> str:
+    min_length: int = 0
+    max_length: int | None = None
+
+    def __call__(self, value: str) -> str:
         size = js_length(value)
-        if size < min_length or (max_length is not None and size > max_length):
-            raise PydanticCustomError("length", message)
+        if size < self.min_length or (self.max_length is not None and size > self.max_length):
+            raise PydanticCustomError("length", self.message)
         return value
 
-    return check
+    @property
+    def message(self) -> str:
+        low, high = self.min_length, self.max_length
+        if high is None:
+            return "must not be empty" if low == 1 else f"must be at least {low} characters long"
+        if low:
+            return f"must be between {low} and {high} characters long"
+        return f"must be at most {high} characters long"
+
+
+def length(min_length: int = 0, max_length: int | None = None) -> Length:
+    """A validator that bounds a string's length, with one message naming both bounds."""
+    return Length(min_length, max_length)
 
 
 def is_url(value: str) -> bool:

@@ -201,7 +201,8 @@ def custom_attribute_errors(custom: dict[str, Any]) -> list[InitErrorDetails]:
 # Lengths here count code points, which equal JavaScript's UTF-16 lengths only when no
 # character is astral: the fast path runs only on such bodies. Stricter than the models
 # above where that is simpler (URLs, nulls); tests/test_fastpath.py checks that whatever
-# passes here passes the models too, giving the same answer and the same stored event.
+# passes here passes the models too, giving the same answer and the same stored event,
+# and that both state the same properties and bounds.
 
 Chars20 = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 Chars30 = Annotated[str, StringConstraints(min_length=1, max_length=30)]
