@@ -86,7 +86,18 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return args
 
 
+def uses_chromium(item: pytest.Item) -> bool:
+    """Whether a test drives Chromium: it asks for a Playwright fixture (`page`, `context`, ...),
+    all of which stand on pytest-playwright's session-wide `playwright`."""
+    return "playwright" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the Playwright tests last: its sync API leaves an event loop running in the main
-    thread, which `asyncio.run` in later tests would trip over."""
-    items.sort(key=lambda item: "playwright" in item.fixturenames or "page" in item.fixturenames)
+    """Mark every Chromium test `browser`, so that `-m "not browser"` leaves them all out; and run
+    them last: Playwright's sync API leaves an event loop running in the main thread, which
+    `asyncio.run` in later tests would trip over."""
+    for item in items:
+        if uses_chromium(item):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=uses_chromium)

@@ -17,8 +17,6 @@ from tests.fakes import RESHAPE_SCRIPT, Vendors
 from tests.fakes.helpers import FAST
 from tests.support.live import LiveServer
 
-pytestmark = pytest.mark.browser
-
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <script src="/lr/s.js"></script></head><body><p id="state">waiting</p>
 <script>
