@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -167,36 +168,39 @@ def test_commits_are_cut_at_max_items(store: SqlStore) -> None:
     assert store.count("events") == 30
 
 
-def test_a_database_locked_by_another_process_does_not_stall_the_loop(tmp_path: Path) -> None:
+def test_a_database_locked_by_another_process_does_not_stall_the_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = str(tmp_path / "locked.db")
     store = SqlStore(SQLiteBackend(path))
     store.setup()
+    spy = Spy(store)
     other = sqlite3.connect(path)  # another process's writer, e.g. `leadrelay replay`
     other.execute("BEGIN IMMEDIATE")
     item = accepted()
 
-    async def scenario() -> tuple[int, Any]:
+    async def scenario() -> Any:
         intake = GroupCommitter(store)
         intake.start()
         try:
             write = intake.write([item])  # a future, settled after the commit
-            ticks = 0
-            while ticks < 20:  # the loop keeps turning while the write waits for the lock
+            for _ in range(20):
                 await asyncio.sleep(0.01)
-                ticks += 1
-            assert not write.done()
+            assert not write.done()  # the loop turned 20 times while the write waits for the lock, off the loop
             other.commit()  # the other writer lets go
-            return ticks, await asyncio.wait_for(write, 10)
+            return await asyncio.wait_for(write, 10)
         finally:
             intake.stop()
 
     try:
-        ticks, flags = asyncio.run(scenario())
+        with caplog.at_level(logging.INFO, logger="leadrelay.intake"):
+            flags = asyncio.run(scenario())
     finally:
         other.close()
-    assert ticks == 20
     assert flags == [True]
     assert store.get_event(item.id) is not None
+    assert spy.commits[-1] == (1, "leadrelay-intake")  # committed by the writer thread, once the lock was free
+    assert "the database is busy: 1 requests wait for it on the writer thread" in caplog.text
     store.close()
 
 
