@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("script", "args", "last_line_starts"),
     [
         ("collect_app.py", ["--requests", "256", "--rounds", "1"], "leadrelay collect  CPU per request"),
+        ("collect_app.py", ["--requests", "256", "--rounds", "1", "--without", "bypass", "--without", "fastpath"], "the fast path saves"),
         ("deliver.py", ["--events", "64", "--rounds", "1", "--backlog", "200"], "backlog"),
         ("snippet.py", [], "budget"),
     ],
