@@ -13,8 +13,8 @@ import base64
 import functools
 import hmac
 import ipaddress
-import os
 import re
+import secrets
 from dataclasses import dataclass
 
 from itsdangerous import Signer
@@ -45,13 +45,12 @@ class Identity:
         # derived key). The keyed HMAC state is computed once and copied per signature: one C call
         # instead of hmac.digest's digest lookup by name, or Signer.sign's pure-Python HMAC.
         self._hmac = hmac.new(Signer(settings.signing_key, salt="leadrelay.visitor").derive_key(), digestmod="sha1")
-        self._random = b""
 
     # -- visitor ---------------------------------------------------------------
 
     def visitor(self, caller: Caller) -> Visitor:
         known = self.known_visitor(caller)
-        return Visitor(id=known, fresh=False) if known else Visitor(id=self._new_id(), fresh=True)
+        return Visitor(id=known, fresh=False) if known else Visitor(id=secrets.token_hex(16), fresh=True)
 
     def known_visitor(self, caller: Caller) -> str | None:
         """The visitor id of a validly signed visitor cookie, or None."""
@@ -66,14 +65,6 @@ class Identity:
         mac = self._hmac.copy()
         mac.update(value.encode())
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
-
-    def _new_id(self) -> str:
-        """A random 128-bit id from os.urandom, drawn 256 ids at a time: one system call
-        per id would hand the GIL to the store's writer thread at every new visitor."""
-        if not self._random:
-            self._random = os.urandom(16 * 256)
-        chunk, self._random = self._random[:16], self._random[16:]
-        return chunk.hex()
 
     def visitor_cookie(self, caller: Caller, visitor: Visitor) -> Header | None:
         """The Set-Cookie header that remembers a fresh visitor (None for a known one)."""
