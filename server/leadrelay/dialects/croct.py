@@ -319,13 +319,12 @@ def _customer(payload: dict[str, Any]) -> Customer:
 def patch(lead: dict[str, Any]) -> dict[str, Any]:
     """Croct's profile patch for `lead`: one 'set' per attribute, each custom attribute on its own."""
     operations: list[dict[str, Any]] = []
-    append = operations.append  # every accepted lead's answer: plain loops, no generator
     for key, value in lead.items():
         if key == "custom":
             for name, v in value.items():
-                append({"type": "set", "path": "custom." + name, "value": v})
+                operations.append({"type": "set", "path": "custom." + name, "value": v})
         else:
-            append({"type": "set", "path": key, "value": value})
+            operations.append({"type": "set", "path": key, "value": value})
     return {"operations": operations}
 
 
