@@ -8,12 +8,11 @@ A group's commit runs in one of two places, whichever costs the requests less:
   or the network (SQLite in WAL mode with synchronous=NORMAL: a commit is a
   write() into the OS page cache). The first request of a loop turn schedules
   the commit for the next turn; every request that reaches `write` before then
-  joins it. No thread, no GIL hand-offs: measured here, a third of the writer
-  thread's overhead per request in-process, and ~5% more requests/s under wrk.
+  joins it. No thread, no GIL hand-offs (~5% more requests/s under wrk).
   While requests keep arriving, the commit waits a few more loop turns for them
   (up to GATHER_ITEMS items): a commit costs a fixed handful of pages besides
-  its rows, so a row in a group of 24 costs 5.6 µs of loop time, in one of 64
-  3.9 µs (and 3.6 in one of 128). A lone request waits one turn, not a timer.
+  its rows, so a row costs less in a bigger group (5.6 µs of loop time in one
+  of 24, 3.9 µs in one of 64). A lone request waits one turn, not a timer.
 - on a writer thread otherwise (PostgreSQL, SQLite with synchronous=FULL), so
   the loop keeps answering while a commit waits; new items queue up meanwhile
   and go into the next commit together.
