@@ -131,3 +131,19 @@ def test_rejections_are_purged_after_their_retention(make_settings: Any) -> None
         removed = asyncio.run(Maintenance(settings, store).run_once())
         assert removed == 2500
         assert [r["event_id"] for r in store.list_rejections()] == ["new"]
+
+
+def test_local_windows_forget_the_last_window_whole() -> None:
+    """Counting many addresses costs no scan: a window's counts are dropped together when it ends."""
+    from limits import parse
+
+    from leadrelay.trust.rate_limits import LocalWindows
+
+    windows, item = LocalWindows(), parse("2/minute")
+    start = 6000.0  # a window's start
+    for n in range(50_000):
+        windows.hit(item, "ip", f"10.{n}", start)
+    assert windows.hit(item, "ip", "10.7", start + 1) == (True, start + 60)
+    assert windows.hit(item, "ip", "10.7", start + 2) == (False, start + 60)
+    assert windows.hit(item, "ip", "10.7", start + 60) == (True, start + 120)
+    assert len(windows._windows["ip"][1]) == 1
