@@ -49,7 +49,7 @@ def settings(make_settings: Any) -> Settings:
 
 @pytest.fixture
 def live_server(settings: Settings) -> Iterator[LiveServer]:
-    with LiveServer(create_app(settings)) as server:
+    with LiveServer(create_app(settings), settings=settings) as server:
         yield server
 
 

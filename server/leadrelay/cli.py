@@ -81,24 +81,19 @@ def _log_to_terminal(level: str, format: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from leadrelay import serving
     from leadrelay.app import create_app
 
     settings = _settings_or_exit(args)
     _log_to_terminal(args.log_level, "%(levelname)s:     %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines name every delivery URL
     app = create_app(settings)
+    config = serving.uvicorn_config(
+        app, settings, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log
+    )
     store = printable(_safe_url(settings.database_url))
     print(f"leadrelay on http://{printable(args.host)}:{args.port}/  (store: {store})", flush=True)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        proxy_headers=settings.trust_proxy_headers,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    serving.serve(config)
     return 0
 
 
@@ -213,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
+    p.add_argument("--no-access-log", action="store_true", help="no line per request (when a proxy in front logs them)")
     p.set_defaults(func=cmd_serve)
 
     p = command("check", "validate the configuration, try the database, and summarise it")

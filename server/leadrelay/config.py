@@ -165,6 +165,12 @@ class ServiceSettings(BaseSettings):
     forwarded_allow_ips: Annotated[list[Annotated[str, AfterValidator(_proxy_address)]], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1"]
     )
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=15.0, gt=0)
+    keep_alive_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=2048, ge=1)
 
     # Abuse: rate limits and the rejections kept (leadrelay.trust.rate_limits)
     rate_limit_storage: str = "memory://"

@@ -41,7 +41,7 @@ class Site:
     def __init__(self, settings: Settings, port: int | None = None) -> None:
         self.settings = settings
         self.pages: dict[str, tuple[str, dict[str, str]]] = {}
-        self.server = LiveServer(self._app(), port=port)
+        self.server = LiveServer(self._app(), port=port, settings=settings)
         self.url = self.server.url
 
     def _app(self) -> Any:
@@ -90,7 +90,7 @@ class Site:
 
     def restart(self) -> None:
         """A new server process on the same port and database, as after a crash or a deploy."""
-        self.server = LiveServer(self._app(), port=self.server.port).start()
+        self.server = LiveServer(self._app(), port=self.server.port, settings=self.settings).start()
 
 
 @pytest.fixture

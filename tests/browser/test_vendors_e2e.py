@@ -45,7 +45,7 @@ def shop(make_settings: Callable[..., Settings]) -> Iterator[tuple[LiveServer, V
             return HTMLResponse(PAGE, headers={"Cache-Control": "no-store"})
 
         app.router.routes.insert(0, Route("/signup", page, methods=["GET"]))
-        with LiveServer(app) as server:
+        with LiveServer(app, settings=settings) as server:
             yield server, vendors
 
 

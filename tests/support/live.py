@@ -11,6 +11,9 @@ from typing import Any
 
 import uvicorn
 
+from leadrelay.config import Settings
+from leadrelay.serving import uvicorn_config
+
 
 def free_port() -> int:
     """A free port for a server another process binds later (a subprocess, a restart on the same port).
@@ -36,9 +39,13 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """Runs an ASGI app on 127.0.0.1:<port> until stop(); `url` is its base URL."""
+    """Runs an ASGI app on 127.0.0.1:<port> until stop(); `url` is its base URL.
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    It runs the uvicorn Config `leadrelay serve` runs (leadrelay.serving), with the limits of
+    `settings` (the defaults when None).
+    """
+
+    def __init__(self, app: Any, port: int | None = None, settings: Settings | None = None) -> None:
         self.app = app
         # Bind here and hand uvicorn the socket: picking a free port and binding it
         # later races every other connection on the machine for that port.
@@ -47,7 +54,7 @@ class LiveServer:
         self.socket.bind(("127.0.0.1", port or 0))
         self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn_config(app, settings or Settings.model_construct(), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
