@@ -1,0 +1,223 @@
+"""Through the real uvicorn server, as `leadrelay serve` configures it (leadrelay.serving): header
+limits, slow and idle clients, the connection cap. Every refusal is an answer with the service's
+error shape, never a dropped connection."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import uuid
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from leadrelay.app import create_app
+from leadrelay.config import Settings
+from tests.support.live import LiveServer
+from tests.support.sockets import WAIT_S, answer, closed, connect, request_head, trickle
+
+SHORT_S = 0.5  # the timeouts of these tests' servers, where a test waits for one to pass
+
+
+@pytest.fixture
+def serve(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
+    """Start a live server with these settings (stopped after the test)."""
+    servers: list[LiveServer] = []
+
+    def start(**overrides: Any) -> LiveServer:
+        settings = make_settings(demo=False, worker=False, **overrides)
+        server = LiveServer(create_app(settings), settings=settings).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def beacon(lead: str = "L-1") -> bytes:
+    event = {"id": str(uuid.uuid4()), "dialect": "croct", "type": "leadGenerated", "payload": {"leadId": lead}}
+    return json.dumps({"events": [event]}).encode()
+
+
+def post_head(length: int) -> bytes:
+    return request_head("POST", "/lr/e", {"Content-Type": "text/plain", "Content-Length": str(length)})
+
+
+def test_headers_larger_than_the_limit_get_431(serve: Callable[..., LiveServer]) -> None:
+    server = serve(max_header_bytes=4096)
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/healthz", headers={"X-Pad": "a" * 3500}).status_code == 200
+        refused = client.get("/healthz", headers={"X-Pad": "a" * 4200})
+        assert refused.status_code == 431
+        assert refused.json() == {
+            "error": {"code": "headers_too_large", "message": "the request's headers are larger than 4096 bytes"}
+        }
+        assert refused.headers["connection"] == "close"
+    # One megabyte, sent in one go: answered, not reset, though most of it was never read.
+    sock = connect(server.port)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+    assert answer(sock).status == 431
+    sock.close()
+
+
+def test_a_header_streamed_past_the_limit_gets_431_before_it_ends(serve: Callable[..., LiveServer]) -> None:
+    server = serve(max_header_bytes=4096)
+    sock = connect(server.port)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    try:
+        for _ in range(1024):  # up to 64 MB in 64 KB writes, never ending the header, until the server refuses
+            sock.sendall(b"a" * 65536)
+    except OSError:
+        pass
+    got = answer(sock)
+    assert got.status == 431 and got.json()["error"]["code"] == "headers_too_large"
+    sock.close()
+
+
+def test_too_many_headers_get_431(serve: Callable[..., LiveServer]) -> None:
+    server = serve(max_headers=20)
+    with httpx.Client(base_url=server.url) as client:
+        # httpx adds Host, Accept, Accept-Encoding, Connection and User-Agent: 20 in all.
+        assert client.get("/healthz", headers={f"X-{i}": "1" for i in range(15)}).status_code == 200
+        refused = client.get("/healthz", headers={f"X-{i}": "1" for i in range(16)})
+        assert refused.status_code == 431
+        assert refused.json()["error"] == {"code": "too_many_headers", "message": "a request may have at most 20 headers"}
+    sock = connect(server.port)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(10_000)) + b"\r\n")
+    assert answer(sock).status == 431
+    sock.close()
+
+
+def test_idle_sockets_are_closed_after_the_header_timeout(serve: Callable[..., LiveServer]) -> None:
+    server = serve(header_timeout_s=SHORT_S)
+    socks = [connect(server.port) for _ in range(20)]
+    assert all(closed(sock) for sock in socks)
+    for sock in socks:
+        sock.close()
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/healthz").status_code == 200
+
+
+def test_slowloris_sockets_get_408_after_the_header_timeout(serve: Callable[..., LiveServer]) -> None:
+    server = serve(header_timeout_s=SHORT_S)
+    socks = [connect(server.port) for _ in range(20)]
+    assert trickle(socks) == socks
+    for sock in socks:
+        got = answer(sock)
+        assert got.status == 408
+        assert got.json()["error"] == {
+            "code": "request_timeout",
+            "message": f"the request's headers did not all arrive within {SHORT_S:g} s",
+        }
+        assert closed(sock)
+        sock.close()
+
+
+def test_a_kept_alive_connection_is_closed_after_keep_alive_s(serve: Callable[..., LiveServer]) -> None:
+    server = serve(keep_alive_s=SHORT_S, header_timeout_s=60)
+    sock = connect(server.port)
+    for _ in range(3):
+        sock.sendall(request_head("GET", "/healthz"))
+        assert answer(sock).status == 200
+    assert closed(sock)
+    sock.close()
+
+
+def test_a_body_shorter_than_its_content_length_gets_408(serve: Callable[..., LiveServer]) -> None:
+    server = serve(body_timeout_s=SHORT_S)
+    body = beacon()
+    sock = connect(server.port)
+    sock.sendall(post_head(len(body) + 10) + body)
+    got = answer(sock)
+    assert got.status == 408
+    assert got.json()["error"] == {
+        "code": "request_timeout",
+        "message": f"the request's body did not all arrive within {SHORT_S:g} s (is Content-Length larger than the body?)",
+    }
+    assert closed(sock)
+    sock.close()
+    assert server.app.state.service.store.list_events(10) == []
+
+
+def test_chunked_trailers_past_the_limit_get_413(serve: Callable[..., LiveServer]) -> None:
+    server = serve()
+    body = beacon()
+    sock = connect(server.port)
+    head = request_head("POST", "/lr/e", {"Content-Type": "text/plain", "Transfer-Encoding": "chunked"})
+    sock.sendall(head + b"%x\r\n%s\r\n0\r\nX-Trailer: " % (len(body), body))
+    try:
+        for _ in range(64):  # 4 MB of one trailer, until the server refuses
+            sock.sendall(b"a" * 65536)
+    except OSError:
+        pass
+    got = answer(sock)
+    assert got.status == 413 and got.json()["error"]["code"] == "body_too_large"
+    sock.close()
+
+
+def test_over_the_connection_cap_a_request_gets_503(serve: Callable[..., LiveServer]) -> None:
+    server = serve(max_connections=4, body_timeout_s=60)
+    busy = [connect(server.port) for _ in range(4)]
+    for sock in busy:
+        sock.sendall(post_head(100) + b'{"events": ')  # a request under way on each
+    with httpx.Client(base_url=server.url) as client:
+        refused = client.get("/healthz")
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"] == {
+        "code": "too_many_connections",
+        "message": "the server is at its limit of 4 connections and every other one has a request under way; retry later",
+    }
+    busy.pop().close()
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/healthz").status_code == 200  # room again
+    for sock in busy:
+        sock.close()
+
+
+def test_at_the_cap_idle_and_slow_sockets_make_room_for_real_requests(serve: Callable[..., LiveServer]) -> None:
+    server = serve(max_connections=10, header_timeout_s=60, keep_alive_s=60)
+    stop = threading.Event()
+    opened: list[socket.socket] = []
+
+    def attack() -> None:  # 300 sockets, idle or trickling a header, opened while the real client works
+        for n in range(300):
+            if stop.is_set():
+                break
+            sock = connect(server.port)
+            if n % 2:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+            opened.append(sock)
+
+    attacker = threading.Thread(target=attack, daemon=True)
+    attacker.start()
+    try:
+        with httpx.Client(base_url=server.url) as kept_alive:
+            for n in range(30):
+                assert kept_alive.post("/lr/e", content=beacon(f"K-{n}"), headers={"Content-Type": "text/plain"}).status_code == 200
+                fresh = connect(server.port)
+                fresh.sendall(request_head("GET", "/healthz"))
+                assert answer(fresh).status == 200
+                fresh.close()
+    finally:
+        stop.set()
+        attacker.join(WAIT_S)
+        for sock in opened:
+            sock.close()
+
+
+def test_a_request_that_is_not_http_gets_400_in_the_error_shape(serve: Callable[..., LiveServer]) -> None:
+    server = serve()
+    for raw, message in (
+        (b"GARBAGE\r\n\r\n", "invalid HTTP request: Invalid method encountered"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", "invalid HTTP request: Invalid header token"),
+    ):
+        sock = connect(server.port)
+        sock.sendall(raw)
+        got = answer(sock)
+        sock.close()
+        assert got.status == 400
+        assert got.json() == {"error": {"code": "bad_request", "message": message}}
