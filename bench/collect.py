@@ -1,6 +1,8 @@
 """Collector throughput: a bare Starlette POST route versus the real collect endpoint, in one run.
 
-Both run under one uvicorn worker (uvloop + httptools); wrk drives 64 connections
+Both run under one uvicorn worker (uvloop + httptools): the bare route under uvicorn's own
+command, the collect endpoint under `leadrelay serve`, as in production (leadrelay.serving's
+limits on header size, slow clients and connections included); wrk drives 64 connections
 with a ~600-byte croct leadGenerated event, each request with a fresh event id so
 every one is a real insert, acknowledged only after its group commit on SQLite.
 The ids increase, as the snippet's time-ordered (version 7) UUIDs do; `--ids random`
@@ -117,12 +119,9 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"server at {url} did not start")
 
 
-def start_server(app_arg: list[str], port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable, "-m", "uvicorn", *app_arg, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stderr=subprocess.PIPE)
+def start_server(command: list[str], port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_up(f"http://127.0.0.1:{port}/lr/e", proc)
     return proc
 
@@ -143,7 +142,10 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str,
     return figures
 
 
-APPS = (("bare starlette", ["bare_app:app"]), ("leadrelay collect", ["--factory", "leadrelay.app:create_app"]))
+APPS = (
+    ("bare starlette", ["uvicorn", "bare_app:app", "--workers", "1", "--loop", "uvloop", "--http", "httptools"]),
+    ("leadrelay collect", ["leadrelay", "serve"]),
+)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -152,7 +154,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(app_arg: list[str], env: dict[str, str], tmpdir: Path, script: Path, args: argparse.Namespace) -> dict[str, float]:
+def measure(command: list[str], env: dict[str, str], tmpdir: Path, script: Path, args: argparse.Namespace) -> dict[str, float]:
     """Start the app on a fresh database, warm it up, and measure it with wrk.
 
     Also the server's CPU time per request: on a shared machine it varies far less
@@ -161,7 +163,7 @@ def measure(app_arg: list[str], env: dict[str, str], tmpdir: Path, script: Path,
     for stale in tmpdir.glob("bench.db*"):
         stale.unlink()
     port = free_port()
-    proc = start_server(app_arg, port, env, tmpdir)
+    proc = start_server(command, port, env, tmpdir)
     try:
         url = f"http://127.0.0.1:{port}/lr/e"
         run_wrk(url, script, args.warmup, args.connections)
@@ -206,8 +208,8 @@ def main() -> None:
         cpu_ratios: list[float] = []  # what the ratio would be with the server alone on a saturated core
         for round_ in range(1, args.rounds + 1):
             results = {}
-            for name, app_arg in APPS:
-                results[name] = measure(app_arg, env, tmpdir, script, args)
+            for name, command in APPS:
+                results[name] = measure(command, env, tmpdir, script, args)
                 r = results[name]
                 print(
                     f"{name:18} {r['rps']:9.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   "
