@@ -95,7 +95,8 @@ def test_a_visitor_is_served_through_a_flood_of_abuse(server: LiveServer) -> Non
         with httpx.Client(base_url=server.url, timeout=WAIT_S) as visitor:
             for n in range(VISITOR_BEACONS):
                 event = envelope(f"visitor-{n}", currency="USD", value=n)
-                response = visitor.post("/lr/e", content=json.dumps({"events": [event]}), headers={"Content-Type": "text/plain"})
+                body = json.dumps({"events": [event]})
+                response = visitor.post("/lr/e", content=body, headers={"Content-Type": "text/plain"})
                 assert response.status_code == 200, response.text
                 assert response.json()["results"] == [{"id": event["id"], "status": "accepted", "event": event["payload"]}]
                 accepted.append(event["id"])

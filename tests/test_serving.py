@@ -197,7 +197,8 @@ def test_at_the_cap_idle_and_slow_sockets_make_room_for_real_requests(serve: Cal
     try:
         with httpx.Client(base_url=server.url) as kept_alive:
             for n in range(30):
-                assert kept_alive.post("/lr/e", content=beacon(f"K-{n}"), headers={"Content-Type": "text/plain"}).status_code == 200
+                posted = kept_alive.post("/lr/e", content=beacon(f"K-{n}"), headers={"Content-Type": "text/plain"})
+                assert posted.status_code == 200
                 fresh = connect(server.port)
                 fresh.sendall(request_head("GET", "/healthz"))
                 assert answer(fresh).status == 200

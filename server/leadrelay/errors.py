@@ -1,15 +1,22 @@
 """Why a request is refused, and the one shape of every error answer: `{"error": {"code", "message"}}`.
 
 A refusal is raised where the request is found wanting and answered once, by the
-endpoint's handler (leadrelay.collect.Collector, or Starlette's exception handlers):
+endpoint's handler (leadrelay.collect.Collector, or Starlette's exception handlers),
+or, for what the server itself refuses before the app sees the request (marked *),
+by leadrelay.serving:
 
     Refused                      a request leadrelay will not take, answered with its status
-    ├── BadRequest               400  invalid JSON, not UTF-8, not a batch, an empty batch, a bad Content-Length
+    ├── BadRequest               400  invalid JSON, not UTF-8, not a batch, an empty batch, a bad Content-Length;
+    │                                 * a request that is not valid HTTP
     ├── Forbidden                403  an Origin that is not allowed
-    ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events
+    ├── RequestTimeout           408  * a head or a body that did not all arrive in time
+    ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events;
+    │                                 * a chunked body, with its trailers, far beyond max_body_bytes
     ├── UnsupportedMediaType     415  a Content-Type other than text/plain or application/json
     ├── TooManyRequests          429  over a rate limit (per client IP, per visitor): retry after Retry-After
-    └── StoreUnavailable         503  the store could not commit: nothing was acknowledged (retry later)
+    ├── HeadersTooLarge          431  * a head over max_header_bytes, or with more than max_headers headers
+    ├── StoreUnavailable         503  the store could not commit: nothing was acknowledged (retry later)
+    └── TooManyConnections       503  * over max_connections, with every other connection busy (retry later)
 
     ClientGone                   the client went away before its body arrived: there is no one to answer
 
@@ -68,6 +75,11 @@ class Forbidden(Refused):
     default_code = "forbidden"
 
 
+class RequestTimeout(Refused):
+    status = 408
+    default_code = "request_timeout"
+
+
 class PayloadTooLarge(Refused):
     status = 413
     default_code = "body_too_large"
@@ -83,9 +95,19 @@ class TooManyRequests(Refused):
     default_code = "rate_limited"
 
 
+class HeadersTooLarge(Refused):
+    status = 431
+    default_code = "headers_too_large"
+
+
 class StoreUnavailable(Refused):
     status = 503
     default_code = "storage_unavailable"
+
+
+class TooManyConnections(Refused):
+    status = 503
+    default_code = "too_many_connections"
 
 
 class ClientGone(Exception):

@@ -16,9 +16,9 @@ from Settings:
 - over `max_connections`, a new connection closes the one that has waited longest for a request;
   when every connection has a request under way, the new request is answered 503.
 
-Every refusal has the service's error shape and closes the connection. The deadlines are kept in
-tables ordered by deadline and swept a few times a second: a request costs a few dictionary
-operations, not a timer.
+Each refusal is one of leadrelay.errors' (answered in the service's error shape), and closes
+the connection. The deadlines are kept in tables ordered by deadline and swept a few times a
+second: a request costs a few dictionary operations, not a timer.
 """
 
 from __future__ import annotations
@@ -38,7 +38,14 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from leadrelay.config import Settings
-from leadrelay.errors import error_response
+from leadrelay.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    Refused,
+    RequestTimeout,
+    TooManyConnections,
+)
 
 log = logging.getLogger("leadrelay.serving")
 
@@ -152,14 +159,6 @@ class Phase(enum.Enum):
     BODY = "reading a request's body"
     DONE = "the request is read"
     LINGERING = "refused: reading what the client still sends, until it stops or LINGER_S pass"
-
-
-class Refused(Exception):
-    """A request the guard answers itself, with the service's error shape, before closing."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
 class Notices:
@@ -284,12 +283,13 @@ class Guarded(HttpToolsProtocol):
             return
         except httptools.HttpParserError as exc:
             cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) and exc.__context__ else exc
-            self.refuse(self.refusal or Refused(400, "bad_request", f"invalid HTTP request: {cause}"))
+            self.refuse(self.refusal or BadRequest(f"invalid HTTP request: {cause}"))
             return
         limits = self.limits
         if self.phase is Phase.BODY:
             if self.body_bytes > limits.max_body_bytes + limits.max_header_bytes:
-                self.refuse(Refused(413, "body_too_large", f"the body is larger than {limits.max_body_bytes} bytes"))
+                message = f"the body, with any chunked trailers, is larger than {limits.max_body_bytes} bytes"
+                self.refuse(PayloadTooLarge(message))
             elif self not in guard.bodies:
                 guard.bodies[self] = self.loop.time() + limits.body_timeout_s
                 guard.watch(self.loop)
@@ -308,7 +308,8 @@ class Guarded(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         super().on_header(name, value)
         if len(self.headers) > self.limits.max_headers:
-            self.refusal = Refused(431, "too_many_headers", f"a request may have at most {self.limits.max_headers} headers")
+            message = f"a request may have at most {self.limits.max_headers} headers"
+            self.refusal = HeadersTooLarge(message, code="too_many_headers")
             raise self.refusal
 
     def on_headers_complete(self) -> None:
@@ -352,7 +353,7 @@ class Guarded(HttpToolsProtocol):
             self.close()
         elif self.phase is Phase.HEAD:
             timeout = self.limits.header_timeout_s
-            self.refuse(Refused(408, "request_timeout", f"the request's headers did not all arrive within {timeout:g} s"))
+            self.refuse(RequestTimeout(f"the request's headers did not all arrive within {timeout:g} s"))
 
     def idle_timed_out(self) -> None:
         if self.phase is Phase.WAITING:
@@ -369,7 +370,7 @@ class Guarded(HttpToolsProtocol):
         if self.phase is Phase.BODY:
             timeout = self.limits.body_timeout_s
             message = f"the request's body did not all arrive within {timeout:g} s (is Content-Length larger than the body?)"
-            self.refuse(Refused(408, "request_timeout", message))
+            self.refuse(RequestTimeout(message))
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -417,7 +418,7 @@ class Guarded(HttpToolsProtocol):
         self.transport.close()
 
     def _error_bytes(self, refusal: Refused) -> bytes:
-        response = error_response(refusal.status, refusal.code, refusal.message, refusal.retry_after)
+        response = refusal.response()
         parts = [STATUS_LINE[refusal.status]]
         for name, value in (*self.server_state.default_headers, *response.raw_headers, (b"connection", b"close")):
             parts += [name, b": ", value, b"\r\n"]
@@ -426,10 +427,10 @@ class Guarded(HttpToolsProtocol):
 
     def _over_the_cap(self, why: str) -> Refused:
         message = f"the server is at its limit of {self.limits.max_connections} connections and {why}; retry later"
-        return Refused(503, "too_many_connections", message, retry_after=1)
+        return TooManyConnections(message, retry_after=1)
 
     def _head_too_large(self) -> Refused:
-        return Refused(431, "headers_too_large", f"the request's headers are larger than {self.limits.max_header_bytes} bytes")
+        return HeadersTooLarge(f"the request's headers are larger than {self.limits.max_header_bytes} bytes")
 
     def _head_size(self) -> int:
         """The head's size as sent, give or take whitespace: request line, header lines, blank line."""
