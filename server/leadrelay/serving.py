@@ -123,15 +123,15 @@ def open_file_limit() -> int:
     sockets leave none for real clients, whose connections are then dropped unanswered.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 16) if soft != resource.RLIM_INFINITY else 1 << 20
-    if soft == resource.RLIM_INFINITY or soft >= hard:
-        return hard
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        return soft
-    return hard
+    unlimited = resource.RLIM_INFINITY
+    target = hard if hard != unlimited else 1 << 16  # macOS: "unlimited", yet it refuses more than OPEN_MAX
+    if soft != unlimited and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft if soft != unlimited else 1 << 20
 
 
 def connection_cap(max_connections: int, open_files: int) -> int:
