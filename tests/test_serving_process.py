@@ -29,7 +29,7 @@ class Served:
             LEADRELAY_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
             LEADRELAY_DEMO="false",
             LEADRELAY_WORKER="false",
-            LEADRELAY_SECRET_KEY="test-secret",
+            LEADRELAY_SECRET_KEY="serving-test-secret-key-of-32-or-more-characters",
             **{f"LEADRELAY_{k.upper()}": v for k, v in settings.items()},
         )
 
