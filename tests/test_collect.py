@@ -178,6 +178,31 @@ def test_malformed_envelopes_are_rejected_with_the_envelope_path(client: TestCli
     assert path in [e["path"] for e in result["errors"]]
 
 
+ENVELOPE_FIELDS_OF_THE_WRONG_JSON_TYPE = [
+    ("ts", "1", "must be an integer"),
+    ("ts", True, "must be an integer"),
+    ("ts", 1.0, "must be an integer"),
+    ("id", 7, "must be a string"),
+    ("type", True, "must be a string"),
+    ("context", {"url": True}, "must be a string"),
+    ("click_ids", {"dub": 1}, "must be a string"),
+]
+
+
+@pytest.mark.parametrize("dialect", ["croct", "reshape"])  # croct beacons are tried by the fast path first
+@pytest.mark.parametrize(("field", "value", "message"), ENVELOPE_FIELDS_OF_THE_WRONG_JSON_TYPE)
+def test_the_envelope_takes_exact_json_types_as_the_payloads_do(
+    client: TestClient, dialect: str, field: str, value: Any, message: str
+) -> None:
+    event = croct() if dialect == "croct" else {"id": str(uuid.uuid4()), "dialect": "reshape", "payload": {"event": {"name": "x"}}}
+    event[field] = value
+    response = post(client, {"events": [event]})
+    assert response.status_code == 422, response.text
+    [result] = response.json()["results"]
+    assert [e["message"] for e in result["errors"] if e["path"].split(".")[0] == field] == [message]
+    assert store_of(client).count("events") == 0
+
+
 def test_a_non_object_event_is_rejected_not_crashed(client: TestClient) -> None:
     response = post(client, {"events": [42, croct()]})
     assert response.status_code == 200

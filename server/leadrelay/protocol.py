@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import BaseModel, Field, StringConstraints, create_model
 from typing_extensions import NotRequired, TypedDict
 
 from leadrelay.dialects.base import CHECKED, FieldError
@@ -18,7 +18,7 @@ EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 class PageContext(BaseModel):
     """What the browser knew when the event was made."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = CHECKED
 
     url: str | None = Field(default=None, max_length=4096)
     referrer: str | None = Field(default=None, max_length=4096)
@@ -27,16 +27,20 @@ class PageContext(BaseModel):
 
 ClientClickIds: type[BaseModel] = create_model(
     "ClientClickIds",
-    __config__=ConfigDict(extra="forbid"),
+    __config__=CHECKED,
     __doc__="Click ids the browser could read when the visitor acted, by vendor (the cookies count when absent).",
     **{vendor: (str | None, Field(default=None, min_length=1, max_length=190)) for vendor in CLICK_IDS},  # type: ignore[call-overload]
 )
 
 
 class Envelope(BaseModel):
-    """One event of a batch, as the snippet (or any client) sends it."""
+    """One event of a batch, as the snippet (or any client) sends it.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict, as the payloads and the fast path's `CheckedEnvelope` are: exact JSON types,
+    so `"ts": "1"`, `"ts": true` and `"ts": 1.0` are not an integer.
+    """
+
+    model_config = CHECKED
 
     id: str = Field(pattern=EVENT_ID_PATTERN, description="client-generated id, the dedup key")
     dialect: DialectName
