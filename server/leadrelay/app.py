@@ -22,6 +22,7 @@ from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
 from leadrelay.demo import demo_page, demo_script
 from leadrelay.errors import BadRequest, Refused, StoreUnavailable, http_exception, refused, server_error
+from leadrelay.hosts import HostCheck
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.maintenance import Maintenance
@@ -157,7 +158,8 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
 
 def request_middleware(settings: Settings, service: Service) -> list[Middleware]:
     """Every request-level check, in order: the one list that wraps both the routes and the collect endpoint."""
-    middleware: list[Middleware] = []
+    # The Host header first: a name the service does not answer for, or one that is not a name, goes no further.
+    middleware: list[Middleware] = [Middleware(HostCheck, allowed_hosts=settings.allowed_hosts)]
     if settings.allowed_origins:  # CORS only matters for other origins: with none allowed, no request pays for it
         # `*` is any http(s) origin, never `null` (Starlette's own "*" would answer that one too).
         wildcard = "*" in settings.allowed_origins

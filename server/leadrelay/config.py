@@ -32,6 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from leadrelay.hosts import ANY as ANY_HOST
+from leadrelay.hosts import host_pattern
 from leadrelay.trust.rate_limits import parse_limit, storage_uri
 from leadrelay.vendors import SETTINGS
 
@@ -156,6 +158,7 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite:///leadrelay.db"
     secret_key: SecretStr | None = None
     allowed_origins: Annotated[list[Annotated[str, AfterValidator(_origin)]], NoDecode] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [ANY_HOST], min_length=1)
     path_prefix: str = "/lr"
     demo: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -273,6 +276,18 @@ class ServiceSettings(BaseSettings):
     def _rate_storage(cls, value: str) -> str:
         storage_uri(value)
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        return [host_pattern(entry) for entry in value]
 
     @field_validator("path_prefix")
     @classmethod

@@ -21,6 +21,7 @@ from itsdangerous import Signer
 
 from leadrelay.caller import Caller
 from leadrelay.config import Settings
+from leadrelay.hosts import host_name
 from leadrelay.vendors import CLICK_IDS
 
 VISITOR_COOKIE = "lr_vid"
@@ -145,8 +146,8 @@ class Identity:
 
 @functools.lru_cache(maxsize=256)
 def _domain_for(host_header: str) -> str | None:
-    host = _hostname(host_header)
-    if host == "localhost" or host.endswith(".localhost") or "." not in host or _is_ip(host):
+    host = host_name(host_header)  # only ever a host name: never what else a Host header may hold
+    if host is None or host == "localhost" or host.endswith(".localhost") or "." not in host or _is_ip(host):
         return None
     return "." + host.removeprefix("www.")
 
