@@ -21,12 +21,13 @@ from leadrelay.caller import Caller
 from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
 from leadrelay.demo import demo_page, demo_script
-from leadrelay.errors import BadRequest, Refused, StoreUnavailable, http_exception, refused, server_error
+from leadrelay.errors import BadRequest, Forbidden, Refused, StoreUnavailable, http_exception, refused, server_error
 from leadrelay.hosts import HostCheck
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.maintenance import Maintenance
 from leadrelay.routing import Router
+from leadrelay.sites import cross_site
 from leadrelay.snippet import Snippet
 from leadrelay.store import SqlStore, open_store
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
@@ -52,7 +53,12 @@ class Service:
         self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
-        """Landing with ?dub_id= / ?pimms_id=: set the click-id cookies from the server."""
+        """Landing with ?dub_id= / ?pimms_id=: set the click-id cookies from the server, for the site itself only."""
+        caller = Caller(request.scope)
+        evidence = cross_site(caller, self.settings.allowed_origins)
+        if evidence is not None:
+            message = f"click ids are set only from the site itself; this request came from another site ({evidence})"
+            raise Forbidden(message, code="cross_site")
         given = {}
         for vendor, name in CLICK_IDS.items():
             value = request.query_params.get(name)
@@ -61,7 +67,6 @@ class Service:
             if not CLICK_ID_PATTERN.fullmatch(value):
                 raise BadRequest(f"{name}: must be 1-190 letters, digits, '_' or '-'")
             given[vendor] = value
-        caller = Caller(request.scope)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
         response.raw_headers.extend(self.identity.click_cookies(caller, given))
         cookie = self.identity.visitor_cookie(caller, self.identity.visitor(caller))

@@ -6,9 +6,10 @@ or, for what the server itself refuses before the app sees the request (marked *
 by leadrelay.serving:
 
     Refused                      a request leadrelay will not take, answered with its status
-    ├── BadRequest               400  invalid JSON, not UTF-8, not a batch, an empty batch, a bad Content-Length;
+    ├── BadRequest               400  invalid JSON, not UTF-8, not a batch, an empty batch, a bad Content-Length,
+    │                                 a Host header that is not a host name or not in allowed_hosts;
     │                                 * a request that is not valid HTTP
-    ├── Forbidden                403  an Origin that is not allowed
+    ├── Forbidden                403  an Origin that is not allowed, a click-id request from another site
     ├── RequestTimeout           408  * a head or a body that did not all arrive in time
     ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events;
     │                                 * a chunked body, with its trailers, far beyond max_body_bytes
