@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -33,6 +34,7 @@ from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
 from leadrelay.identity import Header, Identity, Visitor
 from leadrelay.intake import GroupCommitter
+from leadrelay.offload import INLINE_BYTES, by_size
 from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
@@ -47,6 +49,9 @@ UNICODE_MESSAGE = "must be valid Unicode: it holds half of a surrogate pair (a s
 JSON_HEADER = (b"content-type", b"application/json")
 
 log = logging.getLogger("leadrelay.collect")
+
+Judged = tuple[list[Result], list[Intake], Visitor]
+"""A batch's verdicts, what to store for its events, and its visitor."""
 
 
 async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
@@ -126,7 +131,10 @@ class Collector:
             shown = media_type or "none"
             raise UnsupportedMediaType(f"Content-Type {shown} is not accepted: send text/plain or application/json")
         body = await read_body(caller, receive, settings.max_body_bytes)
-        results, items, visitor = self._judge_batch(body, caller)
+        judged = self._judge_batch(body, caller)
+        if callable(judged):  # a large batch: judged off the loop (leadrelay.offload)
+            judged = await by_size(len(body), judged)
+        results, items, visitor = judged
         for item in items:
             if isinstance(item, Rejected):  # garbage costs a bounded number of rows, whatever is sent
                 item.kept = await self.rate_limits.keep_rejection(item.source, item.shape)
@@ -151,19 +159,18 @@ class Collector:
             headers.append(cookie)
         return status, headers, body
 
-    def _judge_batch(self, body: bytes, caller: Caller) -> tuple[list[Result], list[Intake], Visitor]:
+    def _judge_batch(self, body: bytes, caller: Caller) -> Judged | Callable[[], Judged]:
         """Every event's verdict and what to store for it; raises BadRequest or PayloadTooLarge for a malformed batch.
 
+        A body larger than offload.INLINE_BYTES is not judged here: its cost grows with its size
+        (thousands of properties, or of errors), so what is returned is the call that judges it,
+        to be run off the loop. What the request says of the visitor is read here either way.
+
         Not part of `collect` on purpose: the parsed body and the events' object graphs
-        die here, so a request waiting for its commit holds only its rows and its answer.
+        die here (or in that call), so a request waiting for its commit holds only its rows and its answer.
         """
-        document, events = self._parse_batch(body)
         identity = self.identity
         visitor = identity.visitor(caller)
-        # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
-        surrogates = escapes_a_surrogate(body)
-        # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
-        checked = self.fast.takes(document, body, surrogates)
         seen = Seen(
             visitor_id=visitor.id,
             received_at=time.time(),
@@ -171,6 +178,16 @@ class Collector:
             user_agent=caller.header(b"user-agent"),
             click_ids=identity.click_ids(caller),
         )
+        if len(body) > INLINE_BYTES:
+            return functools.partial(self._judge_body, body, seen, visitor)
+        return self._judge_body(body, seen, visitor)
+
+    def _judge_body(self, body: bytes, seen: Seen, visitor: Visitor) -> Judged:
+        document, events = self._parse_batch(body)
+        # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
+        surrogates = escapes_a_surrogate(body)
+        # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
+        checked = self.fast.takes(document, body, surrogates)
         facts = RequestFacts(
             seen=seen,
             seen_json=seen.as_json(),
