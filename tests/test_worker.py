@@ -288,7 +288,7 @@ async def test_a_database_locked_by_another_process_does_not_stall_the_worker_lo
     """
     monkeypatch.setattr("leadrelay.store.sqlite.LOCK_WAIT_S", 5.0)
     claims: list[tuple[str, str]] = []
-    claim = store.claim
+    claim = store.claim_stored
 
     def spy(*args: Any) -> Any:
         try:
@@ -299,7 +299,7 @@ async def test_a_database_locked_by_another_process_does_not_stall_the_worker_lo
         claims.append((threading.current_thread().name, "claimed"))
         return result
 
-    store.claim = spy  # type: ignore[method-assign]
+    store.claim_stored = spy  # type: ignore[method-assign]
     s = delivery_settings(delivery_poll_s=60)
     worker = Worker(s, store)
     await worker.start()  # an empty outbox: the first claim finds nothing

@@ -28,9 +28,11 @@ import httpx
 
 from leadrelay.config import Settings
 from leadrelay.destinations import Destination, Outcome, Undeliverable, classify, classify_error
-from leadrelay.destinations.base import redact
+from leadrelay.destinations.base import JSON_CONTENT, Outgoing, encode_json, redact
+from leadrelay.event import LeadEvent
 from leadrelay.intake import LOOP_LOCK_WAIT_S
-from leadrelay.store import Claim, Finish, SqlStore, StoreBusy
+from leadrelay.offload import by_size
+from leadrelay.store import Claim, Claimed, Finish, SqlStore, StoreBusy, read_claims
 from leadrelay.vendors import enabled_destinations
 
 log = logging.getLogger("leadrelay.worker")
@@ -181,10 +183,11 @@ class Worker:
                     continue
                 limit = min(lane.room, s.delivery_batch_size)
                 try:
-                    claims = await self._store_call(self.store.claim, self.id, limit, s.delivery_lease_s, [name])
+                    claimed = await self._store_call(self.store.claim_stored, self.id, limit, s.delivery_lease_s, [name])
+                    claims = await self._read(claimed)
                 except Exception:  # noqa: BLE001 - the store is down: try again at the next poll
                     log.exception("claiming deliveries for %s failed", name)
-                    claims = []
+                    claimed, claims = [], []
                 if self._stopping:
                     self._stale.extend(claims)
                     break
@@ -192,12 +195,22 @@ class Worker:
                 lane.held += len(claims)
                 for claim in claims:
                     lane.queue.put_nowait((claim, now))
-                backlog = backlog or len(claims) == limit
+                backlog = backlog or len(claimed) == limit
             self._backlogged = backlog
             try:
                 await asyncio.wait_for(self._signal.wait(), timeout=s.delivery_poll_s)
             except asyncio.TimeoutError:
                 pass
+
+    async def _read(self, claimed: list[Claimed]) -> list[Claim]:
+        """The claims with their events read (off the loop when they are large: leadrelay.offload);
+        a delivery whose event this version cannot read is dead-lettered with the reason."""
+        if not claimed:
+            return []
+        claims, unreadable = await by_size(sum(len(c.body) for c in claimed), read_claims, claimed)
+        if unreadable:
+            await self._store_call(self.store.dead_letter, unreadable, self.id)
+        return claims
 
     # -- sending ----------------------------------------------------------------------
 
@@ -220,7 +233,8 @@ class Worker:
 
     async def _attempt(self, destination: Destination, claim: Claim) -> Finish:
         try:
-            outgoing = destination.prepare(claim.event)
+            # The request is built and encoded where the event's size allows: a large one off the loop.
+            outgoing, content = await by_size(claim.size, _prepared, destination, claim.event)
         except Undeliverable as exc:
             return self._decide(destination, claim, Outcome("dead", error=f"not sent: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the delivery
@@ -231,9 +245,9 @@ class Worker:
         try:
             async with asyncio.timeout(self.settings.delivery_timeout_s):
                 response = await self._client.request(
-                    outgoing.method, outgoing.url, json=outgoing.json, headers=outgoing.headers
+                    outgoing.method, outgoing.url, content=content, headers={**outgoing.headers, **JSON_CONTENT}
                 )
-            outcome = classify(destination, response)
+            outcome = await by_size(len(response.content), classify, destination, response)
         except (httpx.TransportError, TimeoutError) as exc:
             outcome = classify_error(exc)
         except Exception as exc:  # noqa: BLE001
@@ -338,6 +352,12 @@ class Worker:
             except StoreBusy:
                 log.info("the database is busy: %s waits for it in a thread", getattr(fn, "__name__", fn))
         return await asyncio.to_thread(fn, *args)
+
+
+def _prepared(destination: Destination, event: LeadEvent) -> tuple[Outgoing, bytes]:
+    """The request that delivers `event`, and its body encoded."""
+    outgoing = destination.prepare(event)
+    return outgoing, encode_json(outgoing.json)
 
 
 @dataclass

@@ -11,13 +11,14 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from json.encoder import encode_basestring
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 from pydantic import AfterValidator
 
-from leadrelay.dialects.common import json_length
+from leadrelay.dialects.common import js_length, json_length
 from leadrelay.event import LeadEvent
 
 Verdict = Literal["delivered", "retry", "dead"]
@@ -39,6 +40,14 @@ BaseUrl = Annotated[str, AfterValidator(_base_url)]
 
 class Undeliverable(Exception):
     """The event cannot be turned into a request this vendor would accept (dead-lettered, never sent)."""
+
+
+JSON_CONTENT = {"Content-Type": "application/json"}
+
+
+def encode_json(body: Any) -> bytes:
+    """A request's JSON body, written as httpx's `json=` writes it (compact, UTF-8, no NaN)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 @dataclass
@@ -244,7 +253,7 @@ def fit_metadata(metadata: dict[str, Any], limit: int) -> dict[str, Any]:
         return metadata
     properties: dict[str, Any] = metadata.get("properties") or {}
     rest = {k: v for k, v in metadata.items() if k not in ("properties", "truncated")}
-    size = {key: json_length({key: value}) - 2 for key, value in properties.items()}  # '"key":value'
+    size = {key: _entry_length(key, value) for key, value in properties.items()}
     total = json_length({**rest, "properties": {}, "truncated": True}) + sum(size.values()) + max(len(size) - 1, 0)
     kept = dict(properties)
     for key in sorted(size, key=size.__getitem__, reverse=True):
@@ -256,6 +265,16 @@ def fit_metadata(metadata: dict[str, Any], limit: int) -> dict[str, Any]:
     if total > limit:  # even without properties it is too long: keep only the basics
         out = {k: out[k] for k in ("value", "currency", "truncated") if k in out}
     return out
+
+
+def _entry_length(key: str, value: Any) -> int:
+    """The JSON length of `"key":value` in an object (a string is written without building an encoder)."""
+    return _string_length(key) + 1 + (_string_length(value) if isinstance(value, str) else json_length(value))
+
+
+def _string_length(text: str) -> int:
+    written = encode_basestring(text)  # what json.dumps(text, ensure_ascii=False) writes, quotes included
+    return len(written) if written.isascii() else js_length(written)
 
 
 def customer_id(event: LeadEvent, limit: int = 100) -> str:

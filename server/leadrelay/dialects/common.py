@@ -196,12 +196,16 @@ def whole_number(minimum: int | None = None, maximum: int | None = None) -> Call
     return check
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""json.dumps(value, ensure_ascii=False, separators=(",", ":")), without building an encoder per call."""
+
+
 def json_length(value: Any, limit: int | None = None) -> int:
     """The length of `JSON.stringify(value)` in JavaScript (UTF-16 code units, no spaces).
 
     With `limit`, a text short enough to fit whatever its characters are is not measured exactly.
     """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     if limit is not None and 2 * len(text) <= limit:
         return len(text)
     return js_length(text)

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from leadrelay.store.database import StoreBusy
 from leadrelay.store.intake import Accepted, Intake, Rejected
-from leadrelay.store.outbox import Claim, Finish
+from leadrelay.store.outbox import Claim, Claimed, Finish, read_claims
 from leadrelay.store.postgres import PostgresBackend
 from leadrelay.store.sqlite import SQLiteBackend
 from leadrelay.store.sqlstore import SqlStore
@@ -27,4 +27,16 @@ def open_store(url: str, clock: Callable[[], float] = time.time) -> SqlStore:
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
 
-__all__ = ["Accepted", "Claim", "DeliveryRow", "Finish", "Intake", "Rejected", "SqlStore", "StoreBusy", "open_store"]
+__all__ = [
+    "Accepted",
+    "Claim",
+    "Claimed",
+    "DeliveryRow",
+    "Finish",
+    "Intake",
+    "Rejected",
+    "SqlStore",
+    "StoreBusy",
+    "open_store",
+    "read_claims",
+]

@@ -22,6 +22,39 @@ class Claim:
     attempts: int
     first_attempt_at: float | None
     event: LeadEvent
+    size: int = 0
+    """The stored event's length: what mapping, preparing and encoding it cost grows with (leadrelay.offload)."""
+
+
+@dataclass
+class Claimed:
+    """A delivery just claimed, with its event as stored, not read yet (`read_claims`)."""
+
+    delivery_id: int
+    event_id: str
+    destination: str
+    attempts: int
+    first_attempt_at: float | None
+    body: str | bytes
+
+
+def read_claims(claimed: Sequence[Claimed]) -> tuple[list[Claim], list[tuple[int, str]]]:
+    """The claims with their events read, and the deliveries whose event this version cannot read, with why.
+
+    An arrival is mapped by the dialect's current code when read: a rule tightened since it
+    was accepted can make it unreadable. Such a delivery is dead-lettered (`Outbox.dead_letter`)
+    rather than holding up the rest, and `replay` puts it back once the code reads it again.
+    """
+    claims: list[Claim] = []
+    unreadable: list[tuple[int, str]] = []
+    for c in claimed:
+        try:
+            event = load_stored(c.body)
+        except Exception as exc:  # noqa: BLE001 - one event this version cannot read must not hold up the rest
+            unreadable.append((c.delivery_id, f"the stored event cannot be read: {exc}"))
+            continue
+        claims.append(Claim(c.delivery_id, c.event_id, c.destination, c.attempts, c.first_attempt_at, event, len(c.body)))
+    return claims, unreadable
 
 
 @dataclass
@@ -39,7 +72,19 @@ class Finish:
 
 class Outbox(Database):
     def claim(self, worker_id: str, limit: int, lease_s: float, destinations: Iterable[str] | None = None) -> list[Claim]:
-        """Take up to `limit` due pending deliveries that no live lease holds, oldest due first."""
+        """Take up to `limit` due pending deliveries that no live lease holds, oldest due first, their events read.
+
+        A delivery whose event cannot be read is dead-lettered with the reason (see `read_claims`).
+        """
+        claims, unreadable = read_claims(self.claim_stored(worker_id, limit, lease_s, destinations))
+        if unreadable:
+            self.dead_letter(unreadable, worker_id)
+        return claims
+
+    def claim_stored(
+        self, worker_id: str, limit: int, lease_s: float, destinations: Iterable[str] | None = None
+    ) -> list[Claimed]:
+        """What `claim` takes, each event as stored: the worker reads them where their size allows."""
         now = self.clock()
         dest_filter, dest_params = "", ()
         if destinations is not None:
@@ -63,35 +108,22 @@ class Outbox(Database):
             placeholders = ", ".join("?" for _ in ids)
             found = self._run(f"SELECT id, body FROM events WHERE id IN ({placeholders})", ids).fetchall()
             bodies = {r["id"]: r["body"] for r in found}
-        claims: list[Claim] = []
-        unreadable: list[tuple[int, str]] = []
-        for r in rows:
-            try:
-                event = load_stored(bodies[r["event_id"]])
-            except Exception as exc:  # noqa: BLE001 - one event this version cannot read must not hold up the rest
-                unreadable.append((r["id"], f"the stored event cannot be read: {exc}"))
-                continue
-            claims.append(
-                Claim(
-                    delivery_id=r["id"],
-                    event_id=r["event_id"],
-                    destination=r["destination"],
-                    attempts=r["attempts"],
-                    first_attempt_at=r["first_attempt_at"],
-                    event=event,
-                )
+        claimed = [
+            Claimed(
+                delivery_id=r["id"],
+                event_id=r["event_id"],
+                destination=r["destination"],
+                attempts=r["attempts"],
+                first_attempt_at=r["first_attempt_at"],
+                body=bodies[r["event_id"]],
             )
-        if unreadable:
-            self._dead_letter(unreadable, worker_id)
-        claims.sort(key=lambda c: c.delivery_id)
-        return claims
+            for r in rows
+        ]
+        claimed.sort(key=lambda c: c.delivery_id)
+        return claimed
 
-    def _dead_letter(self, deliveries: Sequence[tuple[int, str]], worker_id: str) -> None:
-        """Dead-letter claimed deliveries that cannot be attempted, each with its reason, for an operator to see.
-
-        An arrival is mapped by the dialect's current code when read: a rule tightened since it
-        was accepted can make it unreadable. `replay` puts it back once the code reads it again.
-        """
+    def dead_letter(self, deliveries: Sequence[tuple[int, str]], worker_id: str) -> None:
+        """Dead-letter claimed deliveries that cannot be attempted, each with its reason, for an operator to see."""
         now = self.clock()
         with self._transaction():
             for delivery_id, error in deliveries:
