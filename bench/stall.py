@@ -347,7 +347,10 @@ def main() -> None:
         env.update(
             {
                 "LEADRELAY_DATABASE_URL": f"sqlite:///{tmp.name}/stall.db",
-                "LEADRELAY_SECRET_KEY": "bench-secret",
+                "LEADRELAY_SECRET_KEY": "stall-bench-secret-key-of-32-or-more-characters",
+                # Counted, never reached: the beacons all come from one address and one visitor.
+                "LEADRELAY_RATE_LIMIT_PER_IP": "100000000/minute",
+                "LEADRELAY_RATE_LIMIT_PER_VISITOR": "100000000/minute",
                 "LEADRELAY_DEMO": "false",
                 "LEADRELAY_DUB_API_KEY": KEYS["dub"],
                 "LEADRELAY_DUB_BASE_URL": f"http://127.0.0.1:{ports['dub']}",

@@ -169,7 +169,10 @@ def answer_of(port: int, data: bytes) -> tuple[int, list[tuple[str, str]]]:
 
 def _settings(tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
     url = f"sqlite:///{tmp_path_factory.mktemp('headers') / 'fuzz.db'}"
-    return Settings(database_url=url, secret_key="fuzz-secret", worker=False, demo=False, **CONFIGS[name])
+    limits = {"rate_limit_per_ip": "100000000/minute", "rate_limit_per_visitor": "100000000/minute"}  # never reached
+    return Settings(
+        database_url=url, secret_key="headers-fuzz-secret-key-of-32-or-more-characters", worker=False, demo=False, **limits, **CONFIGS[name]
+    )
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))

@@ -57,7 +57,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     url = f"sqlite:///{tmp_path_factory.mktemp('patterns') / 'patterns.db'}"
-    settings = Settings(database_url=url, secret_key="patterns-secret", worker=False, demo=False)
+    settings = Settings(database_url=url, secret_key="patterns-secret-key-of-32-or-more-characters", worker=False, demo=False)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
