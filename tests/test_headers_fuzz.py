@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
-from tests.support.fuzz import fuzz_settings
+from tests.support.fuzz import UNLIMITED, fuzz_settings
 from tests.support.live import LiveServer
 
 FUZZ = fuzz_settings(150)
@@ -169,9 +169,8 @@ def answer_of(port: int, data: bytes) -> tuple[int, list[tuple[str, str]]]:
 
 def _settings(tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
     url = f"sqlite:///{tmp_path_factory.mktemp('headers') / 'fuzz.db'}"
-    limits = {"rate_limit_per_ip": "100000000/minute", "rate_limit_per_visitor": "100000000/minute"}  # never reached
     return Settings(
-        database_url=url, secret_key="headers-fuzz-secret-key-of-32-or-more-characters", worker=False, demo=False, **limits, **CONFIGS[name]
+        database_url=url, secret_key="headers-fuzz-secret-key-of-32-or-more-characters", worker=False, demo=False, **UNLIMITED, **CONFIGS[name]
     )
 
 

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
-from leadrelay.destinations.base import WILDCARD, Destination, Outgoing, Undeliverable
+from leadrelay.destinations.base import WILDCARD, Destination, Outgoing, Undeliverable, encode_json
 from leadrelay.event import LeadEvent, dump_event
 
 SECRET_PREFIX = "whsec_"
@@ -108,8 +108,8 @@ class WebhookDestination(Destination):
         }
         message_id = f"msg_{uuid.uuid5(MESSAGE_IDS, f'{self.name}/{event.id}').hex}"
         sent_at = datetime.fromtimestamp(int(time.time()), tz=timezone.utc)
-        # The signature covers the exact bytes sent: httpx's own encoding of `body`, as the worker sends it.
-        content = httpx.Request("POST", self.url, json=body).content.decode()
+        # The signature covers the exact bytes sent: `body` as the worker encodes it (encode_json).
+        content = encode_json(body).decode()
         headers = {
             "webhook-id": message_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
