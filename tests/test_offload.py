@@ -23,7 +23,7 @@ from leadrelay.dialects.reshape import ReshapeDialect
 from leadrelay.offload import INLINE_BYTES
 from leadrelay.store import SqlStore
 from tests.fakes import Vendors
-from tests.fakes.helpers import deliver_all, delivery_settings, enqueue, lead, states, store, vendors  # noqa: F401
+from tests.fakes.helpers import deliver_all, enqueue, lead, states
 
 HEAVY = "leadrelay-heavy"
 
@@ -74,9 +74,12 @@ async def test_the_worker_reads_prepares_and_encodes_a_large_event_off_the_loop(
     small = (set(reads), set(prepares))
     reads.clear()
     prepares.clear()
-    enqueue(store, s, [lead(2, properties={f"p{i}": "x" * 10 for i in range(300)})])
+    large = lead(2)
+    large["payload"]["lead"]["custom"] = {f"a{i}": ["x" * 10] * 30 for i in range(10)}  # Croct's limits: 10 of 30
+    assert len(json.dumps(large)) > INLINE_BYTES
+    enqueue(store, s, [large])
     await deliver_all(s, store)
     assert states(store) == {name: {"delivered": 2} for name in ("dub", "pimms", "reshape")}
-    assert vendors.dub.accepted[-1]["metadata"]["properties"]["p299"] == "x" * 10
+    assert vendors.reshape.accepted[-1]["user"]["properties"]["a9"] == ["x" * 10] * 30
     assert all(not name.startswith(HEAVY) for name in small[0] | small[1]), small
     assert reads and prepares and all(name.startswith(HEAVY) for name in reads + prepares), (reads, prepares)

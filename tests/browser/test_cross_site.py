@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserType
 
-from tests.browser.snippet_site import Site, make_site, page_html, site  # noqa: F401
+from tests.browser.snippet_site import Site, page_html
 
 
 @pytest.fixture
