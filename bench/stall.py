@@ -63,14 +63,16 @@ FAKE = textwrap.dedent(
 )
 SERVER = textwrap.dedent(
     """
-    # leadrelay as `leadrelay serve` runs it (uvicorn, its worker inside), with a ticker on its event
+    # leadrelay as `leadrelay serve` runs it (its uvicorn Config, its worker inside), with a ticker on its event
     # loop: every millisecond it notes how late it woke (wall time) and how much CPU the loop's thread
     # spent meanwhile, which other processes on a busy machine cannot inflate. GET /_stall reads and resets.
-    import asyncio, json, sys, time, uvicorn
+    import asyncio, json, sys, time
     from leadrelay.app import create_app
     from leadrelay.config import load_settings
+    from leadrelay.serving import serve, uvicorn_config
 
-    app = create_app(load_settings())
+    settings = load_settings()
+    app = create_app(settings)
     worst = {"late_ms": 0.0, "cpu_ms": 0.0}
 
     async def ticker():
@@ -92,7 +94,7 @@ SERVER = textwrap.dedent(
             return
         await app(scope, receive, send)
 
-    uvicorn.run(measured, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    serve(uvicorn_config(measured, settings, port=int(sys.argv[1]), log_level="warning", access_log=False))
     """
 )
 CLICKS = {"dub": "dubclick1", "pimms": "pimmsclick1"}
