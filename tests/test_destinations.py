@@ -16,7 +16,7 @@ from leadrelay.destinations import classify, classify_error
 from leadrelay.destinations.dub import DubDestination
 from leadrelay.destinations.pimms import PimmsDestination
 from leadrelay.destinations.reshape import ReshapeDestination
-from leadrelay.destinations.base import Undeliverable, redact, retry_after
+from leadrelay.destinations.base import RateLimit, Undeliverable, rate_limit, redact, retry_after
 from leadrelay.dialects.common import json_length
 from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
 from leadrelay.routing import Router
@@ -413,11 +413,39 @@ def test_transport_errors_are_retried() -> None:
     assert classify_error(TimeoutError()).verdict == "retry"
 
 
-def test_retry_after_in_seconds_or_as_a_date() -> None:
-    assert retry_after(httpx.Headers({"Retry-After": "7"})) == 7
-    assert retry_after(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}), now=1445412480) == 10
-    assert retry_after(httpx.Headers({})) is None
-    assert retry_after(httpx.Headers({"Retry-After": "soon"})) is None
+NOW = 1_763_799_960.0  # Sat, 22 Nov 2025 08:26:00 GMT, the start of a minute
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("7", 7),
+        ("1.5", 1.5),
+        ("Sat, 22 Nov 2025 09:06:00 GMT", 40 * 60),
+        ("Sat, 22 Nov 2025 08:24:20 GMT", 0),  # a date passed
+        (str(int(NOW * 1000) + 30_000), 30),  # Dub's: the limiter's reset, an epoch time in milliseconds
+        (str(int(NOW) + 30), 30),  # an epoch time in seconds
+        (str(int(NOW * 1000) - 5_000), 0),  # a moment passed
+    ],
+    ids=["seconds", "fraction", "http-date", "past-date", "epoch-ms", "epoch-s", "past-epoch-ms"],
+)
+def test_retry_after_in_each_form_vendors_send(value: str, seconds: float) -> None:
+    assert retry_after(httpx.Headers({"Retry-After": value}), now=NOW) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["soon", "", "-5", "nan", "inf", "Mon, 99 Foo 2020 25:61:61 +9999"])
+def test_an_unreadable_retry_after_is_none(value: str) -> None:
+    assert retry_after(httpx.Headers({"Retry-After": value} if value else {}), now=NOW) is None
+
+
+def test_the_rate_limit_headers_are_read_with_dubs_reset_in_milliseconds() -> None:
+    headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "12", "X-RateLimit-Reset": str(int(NOW * 1000) + 20_000)}
+    assert rate_limit(httpx.Headers(headers), now=NOW) == RateLimit(remaining=12, reset_s=20.0, limit=600)
+    assert rate_limit(httpx.Headers({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "45"}), now=NOW) == RateLimit(0, 45.0)
+    assert rate_limit(httpx.Headers({"X-RateLimit-Limit": "600"}), now=NOW) is None  # no budget said
+    assert rate_limit(httpx.Headers({"X-RateLimit-Remaining": "lots"}), now=NOW) is None
+    outcome = classify(DubDestination(Settings(dub_api_key=DUB_KEY)), answer(200, {"link": {}}, headers=headers))
+    assert outcome.rate_limit is not None and outcome.rate_limit.remaining == 12
 
 
 # -- secrets ------------------------------------------------------------------------------------------

@@ -201,6 +201,7 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
         ceiling = min(60, 2 ** (n - 1))
         assert ceiling / 2 <= delay <= ceiling
     assert backoff(1, base_s=1, max_s=60, retry_after=30) >= 30
+    assert backoff(1, base_s=1, max_s=60, retry_after=94_670_000) == 60  # 3 years: the longest back-off, no more
 
 
 def test_the_worker_command_delivers_and_stops_on_sigterm(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:

@@ -45,11 +45,12 @@ PREFETCH = 8  # a destination holds at most PREFETCH x delivery_concurrency clai
 
 
 def backoff(attempt: int, base_s: float, max_s: float, retry_after: float | None = None) -> float:
-    """Seconds before attempt `attempt + 1`: exponential with jitter, never sooner than Retry-After asks."""
+    """Seconds before attempt `attempt + 1`: exponential with jitter, never sooner than Retry-After asks
+    (up to `max_s`: a vendor's header never makes a delivery wait longer than the longest back-off)."""
     ceiling = min(max_s, base_s * 2 ** min(attempt - 1, 62))
     delay = ceiling / 2 + random.uniform(0, ceiling / 2)
     if retry_after is not None:
-        delay = max(delay, retry_after)
+        delay = max(delay, min(retry_after, max_s))
     return delay
 
 
@@ -272,8 +273,7 @@ class Worker:
             hours = (now - first) / 3600
             error = f"gave up after {attempt} attempts over {hours:.1f} h; last error: {error}"
             return _Finish(claim, "dead", outcome.status, error, response)
-        retry_after = min(outcome.retry_after, s.retry_window_s) if outcome.retry_after is not None else None
-        delay = backoff(attempt, s.retry_base_s, s.retry_max_delay_s, retry_after)
+        delay = backoff(attempt, s.retry_base_s, s.retry_max_delay_s, outcome.retry_after)
         return _Finish(claim, "pending", outcome.status, error, response, next_attempt_at=now + delay)
 
     # -- recording ----------------------------------------------------------------------

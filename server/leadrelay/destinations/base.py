@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 from json.encoder import encode_basestring
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
@@ -26,6 +28,8 @@ Verdict = Literal["delivered", "retry", "dead"]
 MAX_KEPT_CHARS = 4000  # the longest vendor answer (as text) kept with a delivery
 MAX_ERROR_CHARS = 500  # the longest vendor explanation kept as a delivery's last error
 WILDCARD = "*"
+EPOCH_S_FROM = 1e9  # a Retry-After or X-RateLimit-Reset number this large is a time (2001 on), not a delay
+EPOCH_MS_FROM = 1e11  # ... and this large, a time in milliseconds (Dub's), since in seconds it would be year 5138
 
 
 def _base_url(value: str) -> str:
@@ -60,6 +64,15 @@ class Outgoing:
     method: str = "POST"
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """What a vendor's X-RateLimit-* headers said about the key's budget (for every worker using the key)."""
+
+    remaining: int  # requests left, this one counted
+    reset_s: float | None = None  # seconds until the vendor's window resets (X-RateLimit-Reset)
+    limit: int | None = None  # requests a window (X-RateLimit-Limit; Dub's window is a minute)
+
+
 @dataclass
 class Outcome:
     """What one attempt came to, before the retry policy decides the delivery's next state."""
@@ -68,8 +81,9 @@ class Outcome:
     status: int | None = None
     error: str | None = None
     response: Any = None
-    retry_after: float | None = None  # seconds, from the vendor's Retry-After header
+    retry_after: float | None = None  # seconds, from the vendor's Retry-After header (not capped)
     unhealthy: bool = False  # 401/403: the credentials are wrong, every delivery will fail
+    rate_limit: RateLimit | None = None
 
 
 class Destination:
@@ -160,19 +174,21 @@ def classify(destination: Destination, response: httpx.Response, now: float | No
 
     A secret the vendor echoes back is replaced by '***' before anything of the answer is kept.
     """
+    now = time.time() if now is None else now
     response = _without_secrets(response, destination.secrets())
     status = response.status_code
+    limit = rate_limit(response.headers, now)
     if 200 <= status < 300:
-        return Outcome("delivered", status=status, response=destination.keep(response))
+        return Outcome("delivered", status=status, response=destination.keep(response), rate_limit=limit)
     kept = kept_body(response)
     message = f"HTTP {status} {destination.error_message(response)}"
     if status in (408, 429) or status >= 500:
-        return Outcome(
-            "retry", status=status, error=message, response=kept, retry_after=retry_after(response.headers, now)
-        )
+        wait = retry_after(response.headers, now)
+        return Outcome("retry", status=status, error=message, response=kept, retry_after=wait, rate_limit=limit)
     if 300 <= status < 400:
         message = f"HTTP {status} unexpected redirect to {response.headers.get('location', '(nowhere)')}"
-    return Outcome("dead", status=status, error=message, response=kept, unhealthy=status in (401, 403))
+    refused = status in (401, 403)
+    return Outcome("dead", status=status, error=message, response=kept, unhealthy=refused, rate_limit=limit)
 
 
 def _without_secrets(response: httpx.Response, secrets: list[str]) -> httpx.Response:
@@ -194,18 +210,56 @@ def classify_error(exc: Exception) -> Outcome:
 
 
 def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    """Seconds to wait from a Retry-After header, or None; see `seconds_until` for the forms it takes.
+
+    Not capped: the retry policy caps it at retry_max_delay_s.
+    """
     value = headers.get("retry-after")
-    if not value:
+    return seconds_until(value, time.time() if now is None else now) if value else None
+
+
+def rate_limit(headers: httpx.Headers, now: float | None = None) -> RateLimit | None:
+    """The key's budget from X-RateLimit-Remaining (with -Reset and -Limit when given), or None without it."""
+    remaining = _count(headers.get("x-ratelimit-remaining"))
+    if remaining is None:
         return None
+    reset = headers.get("x-ratelimit-reset")
+    reset_s = seconds_until(reset, time.time() if now is None else now) if reset else None
+    return RateLimit(remaining, reset_s, _count(headers.get("x-ratelimit-limit")))
+
+
+def seconds_until(value: str, now: float) -> float | None:
+    """Seconds from `now` until the moment a Retry-After or X-RateLimit-Reset value names; None when unreadable.
+
+    Takes delta-seconds (`120`, `1.5`), an HTTP date, and the epoch times vendors send instead: in seconds
+    (`1763800000`) or, as Dub does, in milliseconds (`1763800000000`). A moment passed is 0.
+    """
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None:
+        if not math.isfinite(number) or number < 0:
+            return None
+        if number >= EPOCH_MS_FROM:
+            return max(0.0, number / 1000 - now)
+        if number >= EPOCH_S_FROM:
+            return max(0.0, number - now)
+        return number
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # "-0000": UTC, of unknown origin
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def _count(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
 
 
 def kept_body(response: httpx.Response) -> Any:
