@@ -459,6 +459,38 @@ def test_secrets_never_show(all_on: Settings) -> None:
     assert redact({"error": {"message": f"bad {PIMMS_KEY}"}}, [PIMMS_KEY]) == {"error": {"message": "bad ***"}}
 
 
+SLASHED_KEY = "dub_live/SECRET/key"
+SPELLINGS = {
+    "php-slash": "dub_live\\/SECRET\\/key",  # PHP's json_encode writes '/' as '\\/'
+    "unicode-escape": "\\u0064ub_live/SECRET/key",
+    "mixed": "\\u0064ub_live\\/SECRET\\u002Fkey",
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_a_key_the_vendor_echoes_json_escaped_is_not_kept(make_settings: Any, spelling: str) -> None:
+    dub = DubDestination(make_settings(**{**ALL, "dub_api_key": SLASHED_KEY}))
+
+    def answer_with(status: int, body: str) -> httpx.Response:
+        return httpx.Response(status, content=body.encode(), headers={"Content-Type": "application/json"})
+
+    ok = classify(dub, answer_with(200, f'{{"click": {{"id": "c"}}, "link": {{"id": "l"}}, "echo": "Bearer {spelling}"}}'))
+    refused = classify(dub, answer_with(400, f'{{"error": {{"code": "bad_request", "message": "bad key {spelling}"}}}}'))
+    cut = "x" * (4000 - len('{"message": "') - 8)  # the answer is kept as text, cut at 4,000 characters: inside the key
+    long = classify(dub, answer_with(500, f'{{"message": "{cut}{spelling}{"y" * 200}"}}'))
+    assert ok.verdict == "delivered" and ok.response["echo"] == "Bearer ***"
+    assert refused.error == "HTTP 400 bad_request: bad key ***"
+    assert long.response["truncated"] is True and long.response["text"].endswith("***yyyyy")
+    for outcome in (ok, refused, long):
+        kept = json.dumps(outcome.response, ensure_ascii=False) + (outcome.error or "")
+        assert "SECRET" not in kept and "dub_live" not in kept
+
+
+def test_redact_reaches_keys_and_every_string_of_a_structure() -> None:
+    value = {SLASHED_KEY: [f"a {SLASHED_KEY}", {"b": SPELLINGS["mixed"]}], "n": 1}
+    assert redact(value, [SLASHED_KEY]) == {"***": ["a ***", {"b": "***"}], "n": 1}
+
+
 def test_fakes_refuse_wrong_credentials(all_on: Settings, make_settings: Any) -> None:
     wrong = make_settings(**{**ALL, "dub_api_key": "dub_wrong", "reshape_access_token": "nope"})
     dub = send(FakeDub(credential=DUB_KEY), DubDestination(wrong), croct_lead())

@@ -12,7 +12,7 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
-from leadrelay.store import SqlStore, open_store
+from leadrelay.store import Finish, SqlStore, open_store
 from leadrelay.worker import Worker, backoff
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Fault, Vendors
 from tests.support.clock import FakeClock
@@ -169,6 +169,57 @@ async def test_secrets_never_reach_stored_errors_or_the_cli(
     assert "rejected with Bearer ***" in out
     for secret in (DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN):
         assert secret not in out
+
+
+async def test_a_key_echoed_json_escaped_never_reaches_stored_rows_or_the_cli(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PHP-style vendor writes the key it got back as `dub_live\\/SECRET\\/key` or `\\u0064ub_...`: the raw bytes match
+    nothing, the decoded answer does."""
+    from starlette.responses import Response
+
+    key = "dub_live/SECRET/key"
+    vendors.dub.credential = key
+    s = delivery_settings(dub_api_key=key, pimms_api_key=None, reshape_access_token=None, delivery_concurrency=1)
+    answers = iter(
+        [
+            (200, '{"click": {"id": "c1"}, "link": {"id": "l1"}, "customer": {}, "echo": "Bearer dub_live\\/SECRET\\/key"}'),
+            (400, '{"error": {"code": "bad_request", "message": "rejected \\u0064ub_live\\/SECRET\\u002fkey"}}'),
+        ]
+    )
+
+    def echo(request: Any, body: Any) -> Any:
+        status, text = next(answers)
+        return Response(text, status_code=status, media_type="application/json")
+
+    vendors.dub.answer = echo  # type: ignore[method-assign]
+    enqueue(store, s, [lead(1), lead(2)])
+    await deliver_all(s, store)
+    rows = store.list_deliveries(state=None)
+    assert sorted(r.state for r in rows) == ["dead", "delivered"]
+    stored = json.dumps([r.__dict__ for r in rows], ensure_ascii=False)
+    assert "SECRET" not in stored and "Bearer ***" in stored and "rejected ***" in stored
+
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("LEADRELAY_DUB_API_KEY", key)
+    assert cli(["deliveries", "--state", "all", "--json"]) == 0
+    assert cli(["deliveries", "--state", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "SECRET" not in out and "rejected ***" in out
+
+
+async def test_the_cli_redacts_a_key_an_older_version_stored(
+    store: SqlStore, delivery_settings: Make, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = delivery_settings()
+    enqueue(store, s, [lead(1)])
+    [claim, *_] = store.claim("old-worker", limit=10, lease_s=60, destinations=["dub"])
+    store.finish_many("old-worker", [Finish(claim, "dead", 400, f"HTTP 400 bad key {DUB_KEY}", {"echo": DUB_KEY})])
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("LEADRELAY_DUB_API_KEY", DUB_KEY)
+    assert cli(["deliveries", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert DUB_KEY not in out and '"echo": "***"' in out and "bad key ***" in out
 
 
 async def test_replay_and_deliveries_commands(

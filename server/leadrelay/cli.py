@@ -16,7 +16,7 @@ from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_
 from leadrelay.event import dump_event
 from leadrelay.store.probe import database_problem
 from leadrelay.terminal import json_line, json_safe, printable
-from leadrelay.vendors import DESTINATIONS, destination_states
+from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_states
 
 if TYPE_CHECKING:
     from leadrelay.store import SqlStore
@@ -155,10 +155,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    store = _store(_settings_or_exit(args))
+    from leadrelay.destinations.base import redact
+
+    settings = _settings_or_exit(args)
+    store = _store(settings)
+    secrets = configured_secrets(settings)  # stored by an older version, a vendor's echo may hold a key
     state = None if args.state == "all" else args.state
     rows = store.list_deliveries(state=state, destination=args.destination, event_id=args.event, limit=args.limit)
     for row in rows:
+        row.last_error = redact(row.last_error, secrets)
+        row.response = redact(row.response, secrets)
         if args.json:
             print(json_line(row.__dict__))
             continue

@@ -69,6 +69,11 @@ def enabled_destinations(settings: Any) -> dict[str, Destination]:
     return {name: cls(settings) for name, cls in DESTINATIONS.items() if cls.missing(settings) is None}
 
 
+def configured_secrets(settings: Any) -> list[str]:
+    """Every vendor credential configured, whether its destination is on or not (to redact what is shown)."""
+    return [secret for cls in DESTINATIONS.values() for secret in cls(settings).secrets() if secret]
+
+
 def destination_states(settings: Any) -> dict[str, str]:
     """{destination: "on" or "off: <what is missing>"} for every known destination."""
     out: dict[str, str] = {}

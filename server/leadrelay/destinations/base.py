@@ -9,8 +9,10 @@ lives here, in `classify`.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import math
+import re
 import time
 from json.encoder import encode_basestring
 from dataclasses import dataclass, field
@@ -172,31 +174,38 @@ def map_event_name(mapping: dict[str, str], event: LeadEvent, own_dialect: str) 
 def classify(destination: Destination, response: httpx.Response, now: float | None = None) -> Outcome:
     """2xx delivered; 408, 429 and 5xx retried (honouring Retry-After); other answers dead-lettered at once.
 
-    A secret the vendor echoes back is replaced by '***' before anything of the answer is kept.
+    A secret the vendor echoes back is replaced by '***' before anything of the answer is kept: in the raw
+    text in any spelling JSON allows, and again in the values decoded from it.
     """
+    secrets = destination.secrets()
     now = time.time() if now is None else now
-    response = _without_secrets(response, destination.secrets())
+    response = _without_secrets(response, secrets)
     status = response.status_code
     limit = rate_limit(response.headers, now)
     if 200 <= status < 300:
-        return Outcome("delivered", status=status, response=destination.keep(response), rate_limit=limit)
-    kept = kept_body(response)
-    message = f"HTTP {status} {destination.error_message(response)}"
+        kept = redact(destination.keep(response), secrets)
+        return Outcome("delivered", status=status, response=kept, rate_limit=limit)
+    kept = redact(kept_body(response), secrets)
+    message = redact(f"HTTP {status} {destination.error_message(response)}", secrets)
     if status in (408, 429) or status >= 500:
         wait = retry_after(response.headers, now)
         return Outcome("retry", status=status, error=message, response=kept, retry_after=wait, rate_limit=limit)
     if 300 <= status < 400:
-        message = f"HTTP {status} unexpected redirect to {response.headers.get('location', '(nowhere)')}"
+        location = redact(response.headers.get("location", "(nowhere)"), secrets)
+        message = f"HTTP {status} unexpected redirect to {location}"
     refused = status in (401, 403)
     return Outcome("dead", status=status, error=message, response=kept, unhealthy=refused, rate_limit=limit)
 
 
 def _without_secrets(response: httpx.Response, secrets: list[str]) -> httpx.Response:
-    content = response.content
-    if not any(secret and secret.encode() in content for secret in secrets):
+    """The answer with every spelling of a secret in its text replaced, before it is decoded or cut short."""
+    if not any(secrets):
         return response
-    text = redact(response.text, secrets)
-    return httpx.Response(response.status_code, headers=response.headers, content=text.encode())
+    text = response.text
+    cleaned = redact(text, secrets)
+    if cleaned == text:
+        return response
+    return httpx.Response(response.status_code, headers=response.headers, content=cleaned.encode())
 
 
 def classify_error(exc: Exception) -> Outcome:
@@ -272,18 +281,46 @@ def kept_body(response: httpx.Response) -> Any:
 
 
 def redact(value: Any, secrets: list[str]) -> Any:
-    """`value` with every secret replaced by '***' (strings, and strings inside JSON structures)."""
-    secrets = [s for s in secrets if s]
-    if not secrets or value is None:
+    """`value` with every secret replaced by '***': in strings, in the keys and strings of JSON structures,
+    and in every spelling JSON allows for it (`dub\\/key` as PHP writes a '/', `\\u0064ub_key`)."""
+    patterns = _spellings(tuple(s for s in secrets if s))
+    if not patterns or value is None:
         return value
+    try:
+        return _redacted(value, patterns)
+    except RecursionError:  # a structure too deep to walk is not kept
+        return "(too deeply nested to keep)"
+
+
+def _redacted(value: Any, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> Any:
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "***")
+        for secret, pattern in patterns:
+            if secret in value or "\\" in value:
+                value = pattern.sub("***", value)
         return value
-    text = json.dumps(value)
-    if not any(secret in text for secret in secrets):
-        return value
-    return json.loads(redact(text, secrets))
+    if isinstance(value, dict):
+        return {_redacted(k, patterns): _redacted(v, patterns) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v, patterns) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _spellings(secrets: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Per secret, a pattern matching it with each character as itself or JSON-escaped (\\uXXXX in any case, \\/ ...)."""
+    return tuple((secret, re.compile("".join(_char_spellings(c) for c in secret))) for secret in secrets)
+
+
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _char_spellings(char: str) -> str:
+    forms = [re.escape(char)]
+    if ord(char) < 0x10000:
+        forms.append(r"\\u" + "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):04x}"))
+    if char in _SHORT_ESCAPES:
+        forms.append(re.escape(_SHORT_ESCAPES[char]))
+    return "(?:" + "|".join(forms) + ")"
 
 
 def _json_or_none(response: httpx.Response) -> Any:
