@@ -73,6 +73,7 @@ def rss_mb() -> float:
 def arrivals(count: int) -> list[tuple[dict[str, Any], Seen]]:
     """`count` croct leadGenerated beacons as the collector stores them: envelope and what the server saw."""
     seen = request_seen()
+    batch = uuid.uuid4().hex[:8]  # each call's leads are other customers: Dub would deduplicate a repeated one
     return [
         (
             {
@@ -83,7 +84,7 @@ def arrivals(count: int) -> list[tuple[dict[str, Any], Seen]]:
                     "leadId": f"lead-{i}",
                     "currency": "USD",
                     "value": 100,
-                    "lead": {"firstName": "Carol", "lastName": "Doe", "email": f"carol{i}@example.com"},
+                    "lead": {"firstName": "Carol", "lastName": "Doe", "email": f"carol{i}.{batch}@example.com"},
                 },
                 "click_ids": {"dub": f"click{i}"},
             },

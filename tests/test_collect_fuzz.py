@@ -155,7 +155,7 @@ def forward(client: TestClient, event_id: str) -> None:
             answer = send(fakes[delivery.destination], destinations[delivery.destination], event)
         except Undeliverable:
             continue  # dead-lettered on purpose, with the reason (a missing click id, an unmapped name)
-        refused = answer.status_code >= 400 and "Customer not found" not in answer.text  # a deferred lead's first sight
+        refused = answer.status_code >= 400 and "no existing customer" not in answer.text  # a deferred lead's first sight
         assert not refused, (delivery.destination, answer.request.content, answer.text)
 
 

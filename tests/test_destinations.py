@@ -504,6 +504,52 @@ def test_fake_dub_answers_a_repeat_with_link_null(all_on: Settings) -> None:
     first = send(fake, DubDestination(all_on), croct_lead())
     again = send(fake, DubDestination(all_on), croct_lead())
     assert first.json()["link"] is not None and again.json()["link"] is None
+    assert fake.recorded_count == 1 and len(fake.recorded) == 1
+
+
+def test_fake_dub_remembers_customer_and_event_name_for_7_days(all_on: Settings, make_settings: Any) -> None:
+    now = [NOW]
+    fake = FakeDub(credential=DUB_KEY, clock=lambda: now[0])
+    dub = DubDestination(all_on)
+    assert send(fake, dub, croct_lead()).json()["link"] is not None
+    renamed = DubDestination(make_settings(**ALL, dub_events={"leadGenerated": "sign-up"}))  # Dub's key: "sign-up"
+    now[0] += 7 * 86400 - 60
+    assert send(fake, renamed, replace(croct_lead(), id="evt-2")).json()["link"] is None
+    now[0] += 120  # 7 days and a minute after the first
+    assert send(fake, dub, replace(croct_lead(), id="evt-3")).json()["link"] is not None
+    assert fake.recorded_count == 2
+    deferred = DubDestination(make_settings(**ALL, dub_mode="deferred"))  # no dedup in deferred mode
+    assert send(fake, deferred, croct_lead()).json()["link"] is not None
+
+
+def test_fake_dub_writes_its_dedup_key_before_it_looks_for_the_click(all_on: Settings) -> None:
+    fake = FakeDub(credential=DUB_KEY, known_clicks=set())
+    refused = send(fake, DubDestination(all_on), croct_lead())
+    assert refused.status_code == 404
+    assert refused.json()["error"]["message"] == "Click event not found for clickId: dubClick_1"
+    fake.known_clicks = None  # the click exists now; the lead is sent again, corrected or not
+    again = send(fake, DubDestination(all_on), croct_lead())
+    assert again.status_code == 200 and again.json()["link"] is None
+    assert fake.recorded_count == 0
+
+
+def test_fake_dub_limits_each_key_per_minute_as_dubs_limiter_does(all_on: Settings) -> None:
+    now = [NOW + 30]  # half way through a minute
+    fake = FakeDub(credential=DUB_KEY, rate_limit=3, clock=lambda: now[0])
+    dub = DubDestination(all_on)
+    reset = str(int((NOW + 60) * 1000))  # the minute's end, in milliseconds since the epoch
+    answers = [send(fake, dub, replace(croct_lead(), id=f"evt-{n}", customer=Customer(external_id=f"c{n}"))) for n in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert {a.headers["x-ratelimit-limit"] for a in answers} == {"3"}
+    assert {a.headers["x-ratelimit-reset"] for a in answers} == {a.headers["retry-after"] for a in answers} == {reset}
+    assert answers[3].json()["error"]["code"] == "rate_limit_exceeded"
+    assert (fake.rate_limited, fake.recorded_count) == (1, 3)
+    now[0] += 45  # 15 s into the next minute, 3/4 of the last one still counts: floor(0.75 x 3) = 2 used
+    assert send(fake, dub, replace(croct_lead(), id="evt-5", customer=Customer(external_id="c5"))).headers["x-ratelimit-remaining"] == "0"
+    assert send(fake, dub, replace(croct_lead(), id="evt-6", customer=Customer(external_id="c6"))).status_code == 429
+    now[0] += 60
+    assert send(fake, dub, replace(croct_lead(), id="evt-7", customer=Customer(external_id="c7"))).status_code == 200
 
 
 def test_lead_helper_builds_events_every_fake_accepts(all_on: Settings) -> None:

@@ -72,7 +72,7 @@ async def test_a_request_the_vendor_rejects_is_dead_with_its_reason(store: SqlSt
     await deliver_all(s, store)
     row = dub_row(store)
     assert (row.state, row.attempts, row.last_status) == ("dead", 1, 404)
-    assert row.last_error.startswith("HTTP 404 not_found: Click not found for clickId: dubclick1")
+    assert row.last_error.startswith("HTTP 404 not_found: Click event not found for clickId: dubclick1")
 
 
 async def test_gives_up_after_max_attempts_and_the_window(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:

@@ -233,7 +233,7 @@ async def test_replay_and_deliveries_commands(
     assert cli(["deliveries"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
-    assert all("dub" in line and "status=404" in line and "not_found: Click not found" in line for line in lines)
+    assert all("dub" in line and "status=404" in line and "not_found: Click event not found" in line for line in lines)
     assert cli(["replay"]) == 2  # says what to replay
     assert cli(["replay", "--event", events[0].id]) == 0
     assert cli(["replay", "--destination", "pimms"]) == 0

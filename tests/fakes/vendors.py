@@ -8,6 +8,11 @@ error shapes), records what it received, and misbehaves on demand:
     fake.script(Fault.error(500), Fault.error(429, retry_after=1), Fault.slow(2), Fault.drop())
     fake.outage = Fault.error(503)   # every request, until `fake.outage = None`
 
+The fake Dub (and PIMMS, its fork) also behaves as Dub does when asked to:
+
+    FakeDub(credential=KEY, rate_limit=600)   # 600 requests a minute per key, then 429 (Dub's limiter)
+    fake.clock = lambda: time.time() + 8 * 86400  # its dedup memory forgets after 7 days
+
 The fakes are stricter than the vendors in one way: an unknown body property is
 rejected (422) instead of silently dropped, so a misspelt field cannot pass.
 """
@@ -48,11 +53,11 @@ class Fault:
 
     kind: str  # "error" | "slow" | "drop"
     status: int = 500
-    retry_after: float | None = None
+    retry_after: float | str | None = None  # seconds (rounded up), or the header's exact text
     seconds: float = 0.0
 
     @classmethod
-    def error(cls, status: int, retry_after: float | None = None) -> Fault:
+    def error(cls, status: int, retry_after: float | str | None = None) -> Fault:
         return cls("error", status=status, retry_after=retry_after)
 
     @classmethod
@@ -74,9 +79,10 @@ class Received:
 
 
 class Invalid(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 @dataclass
@@ -134,7 +140,8 @@ class FakeVendor:
         if fault is not None and fault.kind == "error":
             response = self.error(fault.status, _CODES.get(fault.status, "internal_server_error"), "injected fault")
             if fault.retry_after is not None:
-                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
+                given = fault.retry_after
+                response.headers["Retry-After"] = given if isinstance(given, str) else str(math.ceil(given))
                 response.headers["X-RateLimit-Limit"] = "60"
                 response.headers["X-RateLimit-Remaining"] = "0"
         else:
@@ -147,6 +154,7 @@ class FakeVendor:
                 response = self.answer(request, body)
             except Invalid as exc:
                 response = self.error(exc.status, exc.code, exc.message)
+                response.headers.update(exc.headers)
         received.status = response.status_code
         return response
 
@@ -278,19 +286,80 @@ DUB_LEAD = {
 }
 
 
+DEDUP_S = 7 * 86400  # how long Dub remembers a customer + event name
+
+
 @dataclass
 class FakeDub(FakeVendor):
-    """POST /track/lead as Dub answers it."""
+    """POST /track/lead as Dub answers it (apps/web/lib/api/conversions/track-lead.ts).
+
+    - Rate limit (`rate_limit` requests per `rate_window_s`, per key; None: none), as Dub's Upstash
+      limiter counts: a sliding window (this window's count plus the previous window's, weighted by
+      how much of it still overlaps). Every answer after authentication carries X-RateLimit-Limit,
+      -Remaining and -Reset, and Retry-After; Reset and Retry-After are the window's end as an epoch
+      time in milliseconds. Over the limit: 429 rate_limit_exceeded, counted in `rate_limited`.
+    - Dedup: before it looks for the click, Dub writes customer id + event name (lower-cased, spaces
+      as '-') for `dedup_s` (unless mode is deferred); a request finding the key answers 200 with
+      `link: null` and records nothing. So a 404 for an unknown click still writes the key.
+    - `recorded`: the bodies of the leads really recorded (when `record`), `recorded_count` always.
+    """
 
     known_clicks: set[str] | None = None  # None: every click id exists
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # externalId -> customer (and its click)
-    leads: set[tuple[str, str]] = field(default_factory=set)
+    leads: dict[tuple[str, str], float] = field(default_factory=dict)  # the dedup memory: key -> when written
+    recorded: list[Any] = field(default_factory=list)
+    recorded_count: int = 0
+    rate_limit: int | None = None
+    rate_window_s: float = 60.0
+    rate_limited: int = 0
+    clock: Callable[[], float] = time.time
+    dedup_s: float | None = DEDUP_S  # None: remembered for ever
     vendor_name: str = "Dub"
+    _windows: dict[int, int] = field(default_factory=dict)  # rate-limit window number -> requests counted
 
     schema: dict[str, Check] = field(default_factory=lambda: dict(DUB_LEAD))
     required: tuple[str, ...] = ("clickId", "eventName")
 
     def answer(self, request: Request, body: dict[str, Any]) -> Response:
+        headers = self.count_against_limit()
+        try:
+            response = self.track_lead(body)
+        except Invalid as exc:
+            exc.headers.update(headers)
+            raise
+        response.headers.update(headers)
+        return response
+
+    def count_against_limit(self) -> dict[str, str]:
+        """Upstash's sliding window, as Dub calls it: raises the 429 when over, else the headers of the answer."""
+        if self.rate_limit is None:
+            return {}
+        now_ms = self.clock() * 1000
+        window_ms = self.rate_window_s * 1000
+        current = int(now_ms // window_ms)
+        with self._lock:
+            for old in [w for w in self._windows if w < current - 1]:
+                del self._windows[old]
+            previous = math.floor((1 - (now_ms % window_ms) / window_ms) * self._windows.get(current - 1, 0))
+            used = previous + self._windows.get(current, 0)
+            allowed = used < self.rate_limit
+            if allowed:
+                self._windows[current] = self._windows.get(current, 0) + 1
+                used += 1
+            else:
+                self.rate_limited += 1
+        reset = str(int((current + 1) * window_ms))
+        headers = {
+            "Retry-After": reset,
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(max(0, self.rate_limit - used)),
+            "X-RateLimit-Reset": reset,
+        }
+        if not allowed:
+            raise Invalid(429, "rate_limit_exceeded", "Too many requests.", headers)
+        return headers
+
+    def track_lead(self, body: dict[str, Any]) -> Response:
         validate(body, self.schema, self.required)
         external_id = self.customer_id(body)
         click = body["clickId"]
@@ -298,30 +367,53 @@ class FakeDub(FakeVendor):
             known = self.customers.get(external_id)
             if known is None:
                 raise Invalid(
-                    400, "bad_request", f"Customer not found: no customer with externalId {external_id} to attribute a deferred lead to."
+                    400,
+                    "bad_request",
+                    "The `clickId` property was not provided in the request, and no existing customer with the provided `customerExternalId` was found.",
                 )
             click = known["click"]
-        elif self.known_clicks is not None and click not in self.known_clicks:
-            raise Invalid(404, "not_found", f"Click not found for clickId: {click}")
-        customer = {
-            "name": body.get("customerName") or "Big Red Caribou",
+        if body.get("mode") != "deferred" and not self.remember(external_id, body["eventName"]):
+            customer = self.customers.get(external_id) or self.customer_of(body, external_id)
+            return JSONResponse({"click": {"id": click}, "link": None, "customer": _public(customer)})
+        if self.known_clicks is not None and click not in self.known_clicks:
+            raise Invalid(404, "not_found", f"Click event not found for clickId: {click}")
+        customer = self.customer_of(body, external_id)
+        with self._lock:
+            self.customers.setdefault(external_id, {**customer, "click": click})
+            self.recorded_count += 1
+            if self.record:
+                self.recorded.append(body)
+        return JSONResponse({"click": {"id": click}, "link": _link(click), "customer": customer})
+
+    def remember(self, external_id: str, event_name: str) -> bool:
+        """Write the dedup key unless it is there (Redis SET NX EX): False when it was."""
+        key = (external_id, event_name.lower().replace(" ", "-"))
+        now = self.clock()
+        with self._lock:
+            written = self.leads.get(key)
+            if written is not None and (self.dedup_s is None or now - written < self.dedup_s):
+                return False
+            self.leads[key] = now
+            return True
+
+    @staticmethod
+    def customer_of(body: dict[str, Any], external_id: str) -> dict[str, Any]:
+        return {
+            "name": body.get("customerName") or body.get("customerEmail") or "Big Red Caribou",
             "email": body.get("customerEmail"),
             "avatar": body.get("customerAvatar"),
             "externalId": external_id,
         }
-        with self._lock:
-            self.customers.setdefault(external_id, {**customer, "click": click})
-            key = (external_id, body["eventName"].lower())
-            repeat = key in self.leads
-            self.leads.add(key)
-        link = None if repeat else _link(click)
-        return JSONResponse({"click": {"id": click}, "link": link, "customer": customer})
 
     def customer_id(self, body: dict[str, Any]) -> str:
         external_id = body.get("customerExternalId") or body.get("externalId")
         if not external_id:
             raise Invalid(422, "unprocessable_entity", "invalid_type: customerExternalId: Required")
         return str(external_id)
+
+
+def _public(customer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in customer.items() if k != "click"}
 
 
 def _link(click: str) -> dict[str, Any]:
@@ -355,9 +447,10 @@ PIMMS_LEAD = {
 
 @dataclass
 class FakePimms(FakeDub):
-    """PIMMS, the Dub fork: `externalId` only, no deferred mode, 400 when the customer id is empty."""
+    """PIMMS, the Dub fork: `externalId` only, no deferred mode, 400 when the customer id is empty, dedup for ever."""
 
     vendor_name: str = "PIMMS"
+    dedup_s: float | None = None
     schema: dict[str, Check] = field(default_factory=lambda: dict(PIMMS_LEAD))
     required: tuple[str, ...] = ("clickId", "eventName")
 
