@@ -227,18 +227,18 @@ async def test_replay_and_deliveries_commands(
 ) -> None:
     s = delivery_settings()
     monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
-    vendors.dub.known_clicks = {"nothing"}  # Dub does not know these clicks: 404, dead at once
+    vendors.dub.outage = Fault.error(409)  # Dub refuses them: dead at once (tests/test_dedup.py: what a 404 does)
     events = enqueue(store, s, [lead(i) for i in range(3)])
     await deliver_all(s, store)
     assert cli(["deliveries"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
-    assert all("dub" in line and "status=404" in line and "not_found: Click event not found" in line for line in lines)
+    assert all("dub" in line and "status=409" in line and "conflict: injected fault" in line for line in lines)
     assert cli(["replay"]) == 2  # says what to replay
     assert cli(["replay", "--event", events[0].id]) == 0
     assert cli(["replay", "--destination", "pimms"]) == 0
     assert capsys.readouterr().out.splitlines() == ["re-queued 1 dead-lettered deliveries", "re-queued 0 dead-lettered deliveries"]
-    vendors.dub.known_clicks = None
+    vendors.dub.outage = None
     await deliver_all(s, store)
     assert states(store)["dub"] == {"delivered": 1, "dead": 2}
     assert cli(["replay", "--all"]) == 0

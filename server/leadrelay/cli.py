@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = command("deliveries", "list deliveries (dead letters by default) with their reasons")
-    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "all"])
+    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "all"])
     p.add_argument("--destination", metavar="NAME")
     p.add_argument("--event", metavar="ID")
     p.add_argument("--limit", type=int, default=100)

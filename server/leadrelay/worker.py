@@ -264,6 +264,8 @@ class Worker:
         response = outcome.response
         if outcome.verdict == "delivered":
             return _Finish(claim, "delivered", outcome.status, None, response, healthy=True)
+        if outcome.verdict == "deduplicated":  # the vendor had it already: final, with the vendor's reason
+            return _Finish(claim, "deduplicated", outcome.status, error, response, healthy=True)
         if outcome.verdict == "dead":
             return _Finish(claim, "dead", outcome.status, error, response, healthy=False if outcome.unhealthy else None)
         now = time.time()

@@ -25,7 +25,7 @@ from pydantic import AfterValidator
 from leadrelay.dialects.common import js_length, json_length
 from leadrelay.event import LeadEvent
 
-Verdict = Literal["delivered", "retry", "dead"]
+Verdict = Literal["delivered", "deduplicated", "retry", "dead"]
 
 MAX_KEPT_CHARS = 4000  # the longest vendor answer (as text) kept with a delivery
 MAX_ERROR_CHARS = 500  # the longest vendor explanation kept as a delivery's last error
@@ -81,7 +81,7 @@ class Outcome:
 
     verdict: Verdict
     status: int | None = None
-    error: str | None = None
+    error: str | None = None  # for "deduplicated", what the vendor's answer said
     response: Any = None
     retry_after: float | None = None  # seconds, from the vendor's Retry-After header (not capped)
     unhealthy: bool = False  # 401/403: the credentials are wrong, every delivery will fail
@@ -151,6 +151,10 @@ class Destination:
         """What of a 2xx answer is stored with the delivery: its JSON body (or text), size-capped."""
         return kept_body(response)
 
+    def duplicate(self, kept: Any) -> str | None:
+        """Why a 2xx answer (as kept) means the vendor had this event already and recorded nothing, or None."""
+        return None
+
 
 def map_event_name(mapping: dict[str, str], event: LeadEvent, own_dialect: str) -> str | None:
     """Explicit mapping first, then the vendor's own dialect keeps its name, then the '*' wildcard.
@@ -172,7 +176,8 @@ def map_event_name(mapping: dict[str, str], event: LeadEvent, own_dialect: str) 
 
 
 def classify(destination: Destination, response: httpx.Response, now: float | None = None) -> Outcome:
-    """2xx delivered; 408, 429 and 5xx retried (honouring Retry-After); other answers dead-lettered at once.
+    """2xx delivered (or deduplicated, when the vendor says so); 408, 429 and 5xx retried (honouring
+    Retry-After); other answers dead-lettered at once.
 
     A secret the vendor echoes back is replaced by '***' before anything of the answer is kept: in the raw
     text in any spelling JSON allows, and again in the values decoded from it.
@@ -184,7 +189,9 @@ def classify(destination: Destination, response: httpx.Response, now: float | No
     limit = rate_limit(response.headers, now)
     if 200 <= status < 300:
         kept = redact(destination.keep(response), secrets)
-        return Outcome("delivered", status=status, response=kept, rate_limit=limit)
+        duplicate = destination.duplicate(kept)
+        verdict: Verdict = "delivered" if duplicate is None else "deduplicated"
+        return Outcome(verdict, status=status, error=redact(duplicate, secrets), response=kept, rate_limit=limit)
     kept = redact(kept_body(response), secrets)
     message = redact(f"HTTP {status} {destination.error_message(response)}", secrets)
     if status in (408, 429) or status >= 500:

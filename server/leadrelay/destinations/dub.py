@@ -23,6 +23,8 @@ class DubSettings(BaseModel):
 class DubDestination(TrackLeadDestination):
     name = "dub"
     dialect = "dub"
+    vendor = "Dub"
+    dedup_kept = " in the last 7 days"
 
     def __init__(self, settings: DubSettings) -> None:
         super().__init__(settings, settings.dub_base_url, settings.dub_api_key)

@@ -22,6 +22,7 @@ class PimmsSettings(BaseModel):
 class PimmsDestination(TrackLeadDestination):
     name = "pimms"
     dialect = "pimms"
+    vendor = "PIMMS"
 
     def __init__(self, settings: PimmsSettings) -> None:
         super().__init__(settings, settings.pimms_base_url, settings.pimms_api_key)

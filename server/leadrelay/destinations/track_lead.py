@@ -7,7 +7,7 @@ so the rest of the lead still gets there.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
@@ -55,6 +55,9 @@ def optional_fields(event: LeadEvent) -> dict[str, Any]:
 class TrackLeadDestination(Destination):
     """A vendor that takes `POST {base_url}/track/lead` with a Bearer API key."""
 
+    vendor: ClassVar[str]
+    dedup_kept: ClassVar[str] = ""  # how long the vendor keeps its dedup key, as a delivery's reason says it
+
     def __init__(self, settings: Any, base_url: str, api_key: SecretStr | None) -> None:
         super().__init__(settings)
         self._key = api_key.get_secret_value() if api_key else ""
@@ -63,6 +66,15 @@ class TrackLeadDestination(Destination):
 
     def secrets(self) -> list[str]:
         return [self._key]
+
+    def duplicate(self, kept: Any) -> str | None:
+        """`link: null` in a 200: the vendor already had a lead for this customer and event name, and recorded nothing."""
+        if isinstance(kept, dict) and "link" in kept and kept["link"] is None:
+            return (
+                f"{self.vendor} answered link: null: it already had a lead with this customer id and event name"
+                f" (from an earlier attempt, or from another event{self.dedup_kept}), and recorded nothing new"
+            )
+        return None
 
     def request(self, body: dict[str, Any]) -> Outgoing:
         return Outgoing(url=self.url, json=body, headers=self.headers)
