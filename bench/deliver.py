@@ -165,6 +165,7 @@ async def main() -> None:
             database_url=f"sqlite:///{tmp.name}/bench.db",
             dub_api_key=KEY,
             dub_base_url=base,
+            dub_rate_per_minute=0,  # not paced: this measures the worker itself (bench/pacing.py measures pacing)
             delivery_concurrency=args.concurrency,
             delivery_poll_s=0.05,
         )

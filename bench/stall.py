@@ -364,6 +364,10 @@ def main() -> None:
                 "LEADRELAY_DUB_EVENTS": '{"*": "Sign up"}',
                 "LEADRELAY_PIMMS_EVENTS": '{"*": "Sign up"}',
                 "LEADRELAY_RESHAPE_EVENTS": '{"*": "lead_created"}',
+                # Not paced: every event is delivered as fast as the worker can (the load this measures).
+                "LEADRELAY_DUB_RATE_PER_MINUTE": "0",
+                "LEADRELAY_PIMMS_RATE_PER_MINUTE": "0",
+                "LEADRELAY_RESHAPE_RATE_PER_MINUTE": "0",
                 "LEADRELAY_DELIVERY_POLL_S": "0.05",
             }
         )

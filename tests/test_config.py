@@ -69,6 +69,15 @@ def test_toml_file_and_environment_precedence(tmp_path: Path, make_settings: Any
     assert load_settings(config).database_url == "sqlite:///from-env.db"
 
 
+def test_each_destination_is_paced_by_default_as_its_vendor_allows(make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    # Dub's lowest plan allows 60 a minute; PIMMS's default is 600; Reshape and a webhook receiver publish none.
+    rates = (s.dub_rate_per_minute, s.pimms_rate_per_minute, s.reshape_rate_per_minute, s.webhook_rate_per_minute)
+    assert rates == (60, 600, 600, 600)
+    monkeypatch.setenv("LEADRELAY_DUB_RATE_PER_MINUTE", "3000")
+    assert load_settings().dub_rate_per_minute == 3000
+
+
 def test_production_without_a_secret_key_is_an_error(make_settings: Any) -> None:
     with pytest.raises(ConfigError, match="secret_key .*is required"):
         load_settings(environment="production")
@@ -82,6 +91,7 @@ def test_production_without_a_secret_key_is_an_error(make_settings: Any) -> None
         ({"dub_base_url": "api.dub.co"}, "http:// or https://"),
         ({"path_prefix": "/"}, "non-root"),
         ({"max_body_bytes": 10}, "max_body_bytes"),
+        ({"dub_rate_per_minute": -1}, "dub_rate_per_minute"),
         ({"unknown_setting": 1}, "unknown_setting"),
     ],
 )

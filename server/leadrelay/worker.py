@@ -5,7 +5,8 @@ Shape of one worker (inside `leadrelay serve`, or alone as `leadrelay worker`):
 - a claim loop takes due deliveries from the store with a lease, per destination,
   only as many as that destination has room for (so a slow or dead vendor never
   holds claims, or slots, another vendor needs);
-- per destination, `delivery_concurrency` senders share one httpx.AsyncClient;
+- per destination, `delivery_concurrency` senders share one httpx.AsyncClient, each taking its
+  turn from the destination's Pacer (its rate setting, and the vendor's rate-limit headers);
 - a finisher records outcomes in batches (one transaction per batch) and frees room.
 
 Retries are durable: a failed attempt is written back as `pending` with its
@@ -32,6 +33,7 @@ from leadrelay.destinations.base import JSON_CONTENT, Outgoing, encode_json, red
 from leadrelay.event import LeadEvent
 from leadrelay.intake import LOOP_LOCK_WAIT_S
 from leadrelay.offload import by_size
+from leadrelay.pacing import Pacer, lane_capacity
 from leadrelay.store import Claim, Claimed, Finish, SqlStore, StoreBusy, read_claims
 from leadrelay.vendors import enabled_destinations
 
@@ -71,15 +73,13 @@ class Lane:
 
     destination: Destination
     concurrency: int
+    pacer: Pacer
+    capacity: int  # most claims held at once (see pacing.lane_capacity)
     queue: asyncio.Queue[tuple[Claim, float]] = field(default_factory=asyncio.Queue)
     held: int = 0  # claimed and not yet recorded as finished or released
     active: int = 0  # requests in flight
     healthy: bool | None = None  # None: not known to this worker yet
     senders: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def capacity(self) -> int:
-        return self.concurrency * PREFETCH
 
     @property
     def room(self) -> int:
@@ -122,8 +122,12 @@ class Worker:
         if self._client is None:
             self._client = new_client(self.settings, len(self.destinations))
         await self._store_call(self.store.clear_health)
+        s = self.settings
         for name, destination in self.destinations.items():
-            lane = Lane(destination, self.settings.delivery_concurrency)
+            rate = destination.rate_per_minute
+            pacer = Pacer(name, rate, max_wait_s=s.retry_max_delay_s, unknown_429_wait_s=s.retry_base_s)
+            capacity = lane_capacity(s.delivery_concurrency, PREFETCH, rate, self._start_within_s)
+            lane = Lane(destination, s.delivery_concurrency, pacer, capacity)
             lane.senders = [asyncio.create_task(self._send_loop(lane)) for _ in range(lane.concurrency)]
             self.lanes[name] = lane
         self._finisher = asyncio.create_task(self._finish_loop())
@@ -171,6 +175,11 @@ class Worker:
         """New deliveries may be due: look now instead of at the next poll."""
         self._signal.set()
 
+    @property
+    def _start_within_s(self) -> float:
+        """How long after its claim a delivery may still be sent: later, another worker may take it meanwhile."""
+        return (self.settings.delivery_lease_s - self.settings.delivery_timeout_s) * 0.8
+
     # -- claiming ---------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
@@ -179,9 +188,11 @@ class Worker:
             self._signal.clear()
             backlog = False
             for name, lane in self.lanes.items():
-                if lane.room < lane.capacity // 2 and lane.held:
+                if lane.room <= 0 or (lane.room < lane.capacity // 2 and lane.held):
                     backlog = True  # full enough: claim again when half of it is done (fewer, larger claims)
                     continue
+                if lane.pacer.waiting:
+                    continue  # the vendor asked for a pause: claims taken now would only wait
                 limit = min(lane.room, s.delivery_batch_size)
                 try:
                     claimed = await self._store_call(self.store.claim_stored, self.id, limit, s.delivery_lease_s, [name])
@@ -216,33 +227,32 @@ class Worker:
     # -- sending ----------------------------------------------------------------------
 
     async def _send_loop(self, lane: Lane) -> None:
-        s = self.settings
-        start_within = (s.delivery_lease_s - s.delivery_timeout_s) * 0.8
         while True:
             claim, claimed_at = await lane.queue.get()
-            if self._stopping or time.monotonic() - claimed_at > start_within:
-                # Too close to the end of the lease: another worker may take it while we send. Give it back.
-                self._stale.append(claim)
-                self._done.put_nowait(_released(claim))
-                continue
-            lane.active += 1
-            try:
-                finish = await self._attempt(lane.destination, claim)
-            finally:
-                lane.active -= 1
-            self._done.put_nowait(finish)
+            self._done.put_nowait(await self._attempt(lane, claim, claimed_at))
 
-    async def _attempt(self, destination: Destination, claim: Claim) -> Finish:
+    async def _attempt(self, lane: Lane, claim: Claim, claimed_at: float) -> Finish:
+        destination = lane.destination
         try:
-            # The request is built and encoded where the event's size allows: a large one off the loop.
-            outgoing, content = await by_size(claim.size, _prepared, destination, claim.event)
-        except Undeliverable as exc:
-            return self._decide(destination, claim, Outcome("dead", error=f"not sent: {exc}"))
-        except Exception as exc:  # noqa: BLE001 - a bug must not lose the delivery
-            log.exception("preparing %s for %s failed", claim.event_id, destination.name)
-            return self._decide(destination, claim, Outcome("retry", error=f"internal error: {type(exc).__name__}"))
+            try:
+                # The request is built and encoded where the event's size allows: a large one off the loop.
+                outgoing, content = await by_size(claim.size, _prepared, destination, claim.event)
+            except Undeliverable as exc:
+                return self._decide(destination, claim, Outcome("dead", error=f"not sent: {exc}"))
+            except Exception as exc:  # noqa: BLE001 - a bug must not lose the delivery
+                log.exception("preparing %s for %s failed", claim.event_id, destination.name)
+                return self._decide(destination, claim, Outcome("retry", error=f"internal error: {type(exc).__name__}"))
+            await lane.pacer.turn()
+        except asyncio.CancelledError:  # the worker stops before this claim is sent: give it back
+            self._stale.append(claim)
+            raise
+        if self._stopping or time.monotonic() - claimed_at > self._start_within_s:
+            # Too close to the end of the lease: another worker may take it while we send. Give it back.
+            self._stale.append(claim)
+            return _released(claim)
         assert self._client is not None
         self.sent += 1
+        lane.active += 1
         try:
             async with asyncio.timeout(self.settings.delivery_timeout_s):
                 response = await self._client.request(
@@ -254,6 +264,9 @@ class Worker:
         except Exception as exc:  # noqa: BLE001
             log.exception("sending %s to %s failed", claim.event_id, destination.name)
             outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
+        finally:
+            lane.active -= 1
+        lane.pacer.observe(outcome.status, outcome.retry_after, outcome.rate_limit, others=lane.active)
         return self._decide(destination, claim, outcome)
 
     def _decide(self, destination: Destination, claim: Claim, outcome: Outcome) -> Finish:

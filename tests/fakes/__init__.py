@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.vendors import Fault, FakeDub, FakePimms, FakeReshape, FakeVendor, Received
+from tests.fakes.vendors import FAKE_PACE, Fault, FakeDub, FakePimms, FakeReshape, FakeVendor, Received
 from tests.support.live import LiveServer
 
 DUB_KEY = "dub_test_9f8e7d6c5b4a"
@@ -40,6 +40,10 @@ class Vendors:
             "reshape_base_url": self.servers["reshape"].url,
             "reshape_script_id": RESHAPE_SCRIPT,
             "reshape_access_token": RESHAPE_TOKEN,
+            # The fakes take any pace unless given a rate limit: pace far above what a test sends.
+            "dub_rate_per_minute": FAKE_PACE,
+            "pimms_rate_per_minute": FAKE_PACE,
+            "reshape_rate_per_minute": FAKE_PACE,
         }
 
     def env(self) -> dict[str, str]:

@@ -45,6 +45,7 @@ SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 URL = re.compile(r"^https?://[^\s]+$")
 IPV4_OR_6 = re.compile(r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+)$")
+FAKE_PACE = 600_000  # requests a minute (10,000/s) to set as a destination's rate: a fake takes any pace unless limited
 
 
 @dataclass

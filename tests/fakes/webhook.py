@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from tests.fakes.vendors import FakeVendor, Invalid
+from tests.fakes.vendors import FAKE_PACE, FakeVendor, Invalid
 from tests.support.live import LiveServer
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"leadrelay-test-webhook-secret-32").decode()
@@ -106,4 +106,4 @@ class Receiver:
         return f"{self.server.url}{self.fake.path}"
 
     def settings(self) -> dict[str, Any]:
-        return {"webhook_url": self.url, "webhook_secret": WEBHOOK_SECRET}
+        return {"webhook_url": self.url, "webhook_secret": WEBHOOK_SECRET, "webhook_rate_per_minute": FAKE_PACE}

@@ -114,6 +114,11 @@ class Destination:
         """Values that must never be stored or shown (removed from errors and kept responses)."""
         raise NotImplementedError
 
+    @property
+    def rate_per_minute(self) -> int:
+        """The most requests a minute one worker sends this vendor (0: not paced)."""
+        raise NotImplementedError
+
     # -- routing ------------------------------------------------------------------
 
     def event_name(self, event: LeadEvent) -> str | None:

@@ -18,6 +18,7 @@ class DubSettings(BaseModel):
     dub_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up", "lead_created": "Sign up"})
     dub_mode: Mode = "async"
     dub_deferred: bool = False
+    dub_rate_per_minute: int = Field(default=60, ge=0)  # Dub's lowest plan; 0: not paced
 
 
 class DubDestination(TrackLeadDestination):
@@ -36,6 +37,10 @@ class DubDestination(TrackLeadDestination):
     @property
     def events(self) -> dict[str, str]:
         return self.settings.dub_events  # type: ignore[no-any-return]
+
+    @property
+    def rate_per_minute(self) -> int:
+        return self.settings.dub_rate_per_minute  # type: ignore[no-any-return]
 
     def accepts(self, event: LeadEvent) -> bool:
         """A mapped event with a Dub click id, or without one when deferred attribution is on and the customer is known."""

@@ -17,6 +17,7 @@ class PimmsSettings(BaseModel):
     pimms_base_url: BaseUrl = "https://api.pimms.io"
     pimms_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "Sign up", "lead_created": "Sign up"})
     pimms_mode: Literal["async", "wait"] = "async"
+    pimms_rate_per_minute: int = Field(default=600, ge=0)  # PIMMS's default limit
 
 
 class PimmsDestination(TrackLeadDestination):
@@ -34,6 +35,10 @@ class PimmsDestination(TrackLeadDestination):
     @property
     def events(self) -> dict[str, str]:
         return self.settings.pimms_events  # type: ignore[no-any-return]
+
+    @property
+    def rate_per_minute(self) -> int:
+        return self.settings.pimms_rate_per_minute  # type: ignore[no-any-return]
 
     def accepts(self, event: LeadEvent) -> bool:
         """Only events carrying a PIMMS click id: PIMMS has no deferred attribution."""

@@ -29,6 +29,7 @@ class ReshapeSettings(BaseModel):
     reshape_path: str = "/reshape/standard/event"
     reshape_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "lead_created"})
     reshape_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    reshape_rate_per_minute: int = Field(default=600, ge=0)  # Reshape publishes no limit
 
     @field_validator("reshape_path")
     @classmethod
@@ -66,6 +67,10 @@ class ReshapeDestination(Destination):
     @property
     def events(self) -> dict[str, str]:
         return self.settings.reshape_events  # type: ignore[no-any-return]
+
+    @property
+    def rate_per_minute(self) -> int:
+        return self.settings.reshape_rate_per_minute  # type: ignore[no-any-return]
 
     def secrets(self) -> list[str]:
         return [self._token]

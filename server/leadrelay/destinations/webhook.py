@@ -34,6 +34,7 @@ class WebhookSettings(BaseModel):
     webhook_secret: SecretStr | None = None
     webhook_events: dict[str, str] = Field(default_factory=lambda: {WILDCARD: WILDCARD})
     webhook_raw: bool = False
+    webhook_rate_per_minute: int = Field(default=600, ge=0)  # a receiver's limit is unknown: 10 a second
 
     @field_validator("webhook_url")
     @classmethod
@@ -91,6 +92,10 @@ class WebhookDestination(Destination):
     @property
     def events(self) -> dict[str, str]:
         return self.settings.webhook_events  # type: ignore[no-any-return]
+
+    @property
+    def rate_per_minute(self) -> int:
+        return self.settings.webhook_rate_per_minute  # type: ignore[no-any-return]
 
     def secrets(self) -> list[str]:
         return [self._secret, self._secret.removeprefix(SECRET_PREFIX)] if self._secret else []
