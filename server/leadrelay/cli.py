@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -19,7 +20,7 @@ from leadrelay.terminal import json_line, json_safe, printable
 from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_states
 
 if TYPE_CHECKING:
-    from leadrelay.store import SqlStore
+    from leadrelay.store import DeliveryRow, SqlStore
 
 
 def _settings_or_exit(args: argparse.Namespace) -> Settings:
@@ -149,9 +150,44 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print("error: say what to replay: --all, --destination NAME and/or --event ID", file=sys.stderr)
         return 2
     store = _store(_settings_or_exit(args))
-    count = store.replay(destination=args.destination, event_id=args.event)
+    dead = store.list_deliveries(state="dead", destination=args.destination, event_id=args.event, limit=sys.maxsize)
+    held = {} if args.force else _remembered_by_dub(dead)
+    if not held:
+        count = store.replay(destination=args.destination, event_id=args.event)
+    else:  # one by one, leaving out what Dub would deduplicate
+        count = sum(store.replay(destination=r.destination, event_id=r.event_id) for r in dead if r.delivery_id not in held)
+        _warn_remembered_by_dub(held)
     print(f"re-queued {count} dead-lettered deliveries")
     return 0
+
+
+def _remembered_by_dub(dead: list[DeliveryRow]) -> dict[int, tuple[str, float]]:
+    """Dub dead letters (404 for the click) whose lead Dub still remembers: {delivery id: (event id, forgotten at)}."""
+    from leadrelay.destinations.dub import forgets_refused_lead_at
+
+    now = time.time()
+    held: dict[int, tuple[str, float]] = {}
+    for row in dead:
+        until = forgets_refused_lead_at(row.last_status, row.last_error, row.updated_at) if row.destination == "dub" else None
+        if until is not None and until > now:
+            held[row.delivery_id] = (row.event_id, until)
+    return held
+
+
+def _warn_remembered_by_dub(held: dict[int, tuple[str, float]]) -> None:
+    shown = sorted(held.values(), key=lambda item: item[1])
+    print(
+        f"warning: {len(held)} Dub dead letter(s) left dead: Dub answered 404 (no such click) less than 7 days ago,\n"
+        "  and it had written the lead's customer id + event name first. Until it forgets them, a replay is\n"
+        "  answered 200 with link: null and recorded as deduplicated, while Dub records nothing.\n"
+        "  Replay them once Dub has forgotten (the same command then re-queues them), or now with --force\n"
+        "  if their customer id or event name at Dub has changed since:",
+        file=sys.stderr,
+    )
+    for event_id, until in shown[:20]:
+        print(f"    {printable(event_id)}  replay after {_when(until)} UTC", file=sys.stderr)
+    if len(shown) > 20:
+        print(f"    ... and {len(shown) - 20} more, the last after {_when(shown[-1][1])} UTC", file=sys.stderr)
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
@@ -236,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every dead-lettered delivery")
     p.add_argument("--destination", metavar="NAME", help=f"only this destination's ({', '.join(DESTINATIONS)})")
     p.add_argument("--event", metavar="ID", help="only this event's")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also Dub's 404 (no such click) dead letters younger than 7 days, which Dub would deduplicate",
+    )
     p.set_defaults(func=cmd_replay)
 
     p = command("deliveries", "list deliveries (dead letters by default) with their reasons")

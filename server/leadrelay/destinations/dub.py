@@ -11,6 +11,20 @@ from leadrelay.destinations.track_lead import TrackLeadDestination, customer_fie
 from leadrelay.dialects.dub import MODES, Mode
 from leadrelay.event import LeadEvent
 
+DEDUP_S = 7 * 86400  # how long Dub keeps a lead's dedup key (customer id + event name)
+
+
+def forgets_refused_lead_at(status: int | None, error: str | None, refused_at: float) -> float | None:
+    """When Dub forgets a lead it refused with 404 for its click (a dead letter's last answer), or None.
+
+    Dub writes its dedup key (customer id + event name) before it looks for the click, and keeps it 7
+    days: until then the same lead, even with a click Dub now knows, is answered 200 with `link: null`
+    and recorded nothing. Every 404 of /track/lead that names the clickId comes after that write.
+    """
+    if status != 404 or not error or "clickId" not in error:
+        return None
+    return refused_at + DEDUP_S
+
 
 class DubSettings(BaseModel):
     dub_api_key: SecretStr | None = None
