@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("collect_app.py", ["--requests", "256", "--rounds", "1"], "leadrelay collect  CPU per request"),
         ("collect_app.py", ["--requests", "256", "--rounds", "1", "--without", "bypass", "--without", "fastpath"], "the fast path saves"),
         ("deliver.py", ["--events", "64", "--rounds", "1", "--backlog", "200"], "backlog"),
+        ("pacing.py", ["--events", "40", "--limit", "6000", "--rate", "6000"], "429s"),
         ("snippet.py", [], "budget"),
         ("stall.py", ["--kb", "4", "--rounds", "1", "--quiet-s", "0.5", "--settle-s", "0.5", "--senders", "1"], "longest stall"),
     ],
