@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
     [
         ("collect_app.py", ["--requests", "256", "--rounds", "1"], "leadrelay collect  CPU per request"),
         ("collect_app.py", ["--requests", "256", "--rounds", "1", "--without", "bypass", "--without", "fastpath"], "the fast path saves"),
+        ("collect_app.py", ["--requests", "256", "--rounds", "1", "--clicks"], "leadrelay collect  CPU per request"),
         ("deliver.py", ["--events", "64", "--rounds", "1", "--backlog", "200"], "backlog"),
         ("snippet.py", [], "budget"),
         ("stall.py", ["--kb", "4", "--rounds", "1", "--quiet-s", "0.5", "--settle-s", "0.5", "--senders", "1"], "longest stall"),
