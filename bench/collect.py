@@ -7,9 +7,12 @@ with a ~600-byte croct leadGenerated event, each request with a fresh event id s
 every one is a real insert, acknowledged only after its group commit on SQLite.
 The ids increase, as the snippet's time-ordered (version 7) UUIDs do; `--ids random`
 sends random version 4 UUIDs instead, as a server-side sender might, which land
-anywhere in the dedup index and cost the collector more.
+anywhere in the dedup index and cost the collector more. `--clicks` sends every
+request as a visitor who landed through a Dub link (its signed lr_vid and dub_id
+cookies, from the server's own /lr/c, and the click id in the envelope), so the
+collector checks the click in the store on every request.
 
-    .venv/bin/python bench/collect.py [--seconds 10] [--connections 64] [--rounds 3] [--ids ordered|random]
+    .venv/bin/python bench/collect.py [--seconds 10] [--connections 64] [--rounds 3] [--ids ordered|random] [--clicks]
 
 Needs wrk (Debian: apt-get install wrk). Prints requests/s, p50 and p99 latency
 and the server's CPU time per request for both, and the ratio real/bare
@@ -19,12 +22,14 @@ and the server's CPU time per request for both, and the ratio real/bare
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -61,6 +66,8 @@ EVENT = {
     "context": {"url": "https://www.example.com/signup?utm_source=newsletter", "referrer": "https://www.example.com/"},
 }
 
+CLICK = "benchClick_7f3a9c"  # the Dub click id a --clicks visitor landed with
+
 BARE_APP = textwrap.dedent(
     """
     from starlette.applications import Starlette
@@ -84,6 +91,8 @@ WRK_SCRIPT = textwrap.dedent(
     math.randomseed(os.time())
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "text/plain"
+    local cookie = os.getenv("LR_COOKIE")
+    if cookie and cookie ~= "" then wrk.headers["Cookie"] = cookie end
     request = function()
       counter = counter + 1
       local id = prefix .. "-" .. counter
@@ -126,10 +135,10 @@ def start_server(command: list[str], port: int, env: dict[str, str], cwd: Path) 
     return proc
 
 
-def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+def run_wrk(url: str, script: Path, seconds: int, connections: int, cookie: str = "") -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env={**os.environ, "LR_COOKIE": cookie},
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     figures = {"rps": rps}
@@ -146,6 +155,16 @@ APPS = (
     ("bare starlette", ["uvicorn", "bare_app:app", "--workers", "1", "--loop", "uvloop", "--http", "httptools"]),
     ("leadrelay collect", ["leadrelay", "serve"]),
 )
+
+
+def landed(base: str) -> str:
+    """The Cookie header of a visitor who landed through a Dub link: what the server's /lr/c set."""
+    try:
+        with urllib.request.urlopen(f"{base}/lr/c?dub_id={CLICK}", timeout=5) as response:
+            cookies = [header.split(";", 1)[0] for header in response.headers.get_all("Set-Cookie") or []]
+    except urllib.error.HTTPError:  # the bare app has no /lr/c: it gets the same header, made up
+        cookies = []
+    return "; ".join(cookies) or f"dub_id={CLICK}; lr_vid=0123456789abcdef0123456789abcdef.signature"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -166,14 +185,29 @@ def measure(command: list[str], env: dict[str, str], tmpdir: Path, script: Path,
     proc = start_server(command, port, env, tmpdir)
     try:
         url = f"http://127.0.0.1:{port}/lr/e"
-        run_wrk(url, script, args.warmup, args.connections)
+        cookie = landed(f"http://127.0.0.1:{port}") if args.clicks else ""
+        run_wrk(url, script, args.warmup, args.connections, cookie)
         before = cpu_seconds(proc.pid)
-        figures = run_wrk(url, script, args.seconds, args.connections)
+        figures = run_wrk(url, script, args.seconds, args.connections, cookie)
         figures["cpu_us"] = (cpu_seconds(proc.pid) - before) / (figures["rps"] * args.seconds) * 1e6
         return figures
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+        held = held_back(tmpdir / "bench.db")
+        if args.clicks and held:
+            raise SystemExit(f"{held} events had their landed click held back: the figure would not be the lookup's")
+
+
+def held_back(database: Path) -> int:
+    """How many stored events are marked for a click held back (0 without such a store: the bare app)."""
+    if not database.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM events WHERE marks LIKE '%click_held_back%'").fetchone()[0])
+        except sqlite3.Error:
+            return 0
 
 
 def main() -> None:
@@ -183,11 +217,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1, help="measure both this many times; the ratio printed last is the median")
     parser.add_argument("--ids", choices=("ordered", "random"), default="ordered", help="increasing event ids, or random UUIDs")
+    parser.add_argument("--clicks", action="store_true", help="as a visitor who landed through a Dub link (a click to check)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
 
-    body = json.dumps({"events": [EVENT]}, separators=(",", ":")).replace('"ID"', '"__ID__"')
+    event = {**EVENT, "click_ids": {"dub": CLICK}} if args.clicks else EVENT
+    body = json.dumps({"events": [event]}, separators=(",", ":")).replace('"ID"', '"__ID__"')
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "bare_app.py").write_text(BARE_APP)
@@ -201,9 +237,11 @@ def main() -> None:
             LEADRELAY_DEMO="false",
             # The limits are counted (their cost is part of the figure) but never reached from one address.
             LEADRELAY_RATE_LIMIT_PER_IP="100000000/minute",
+            LEADRELAY_RATE_LIMIT_PER_VISITOR="100000000/minute",  # --clicks: every request is one visitor's
             PYTHONPATH=str(tmpdir),
         )
-        print(f"event body: {len(body.encode())} bytes; {args.ids} ids; {args.connections} connections; {args.seconds}s per run")
+        clicks = "; a landed Dub click" if args.clicks else ""
+        print(f"event body: {len(body.encode())} bytes; {args.ids} ids{clicks}; {args.connections} connections; {args.seconds}s per run")
         ratios: list[float] = []
         cpu_ratios: list[float] = []  # what the ratio would be with the server alone on a saturated core
         for round_ in range(1, args.rounds + 1):

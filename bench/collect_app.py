@@ -10,10 +10,12 @@ What depends on the whole server process it cannot see: the garbage collector's
 walks of uvicorn's heap cost a tenth of a beacon under wrk and nothing here, and a
 commit's group is as large as the requests in flight (64), where wrk's are not.
 
-    .venv/bin/python bench/collect_app.py [--requests 20000] [--rounds 5] [--without bypass|fastpath ...]
+    .venv/bin/python bench/collect_app.py [--requests 20000] [--rounds 5] [--without bypass|fastpath ...] [--clicks]
 
 `--without` also measures, in the same rounds, the app with one of its optimisations
-turned off, so that what each saves can be read off one run.
+turned off, so that what each saves can be read off one run. `--clicks` sends every
+request as a visitor who landed through a Dub link (the cookies the app's own /lr/c
+set, the click id in the envelope), as bench/collect.py --clicks does.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from typing import Any
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collect import BARE_APP, EVENT  # noqa: E402 - the same event and bare route as bench/collect.py
+from collect import BARE_APP, CLICK, EVENT  # noqa: E402 - the same event and bare route as bench/collect.py
 
 CONCURRENCY = 64
-BODY = json.dumps({"events": [EVENT]}, separators=(",", ":")).replace('"ID"', '"__ID__"').encode()
+
+
+def body_of(event: dict[str, Any]) -> bytes:
+    return json.dumps({"events": [event]}, separators=(",", ":")).replace('"ID"', '"__ID__"').encode()
 
 
 def bare_app() -> Any:
@@ -60,6 +65,7 @@ def real_app(database: Path, without: str | None = None) -> Any:
         LEADRELAY_DEMO="false",
         # The limits are counted (their cost is part of the figure) but never reached from one address.
         LEADRELAY_RATE_LIMIT_PER_IP="100000000/minute",
+        LEADRELAY_RATE_LIMIT_PER_VISITOR="100000000/minute",  # --clicks: every request is one visitor's
     )
     from leadrelay.app import create_app
     from leadrelay.fastpath import FastPath
@@ -83,7 +89,28 @@ async def lifespan(app: Any, event: str, inbox: asyncio.Queue[dict[str, str]], d
     await done.wait()
 
 
-async def measure(app: Any, requests: int) -> float:
+async def landed(app: Any) -> bytes:
+    """The Cookie header of a visitor who landed through a Dub link: what the app's /lr/c set."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": "/lr/c", "raw_path": b"/lr/c", "query_string": f"dub_id={CLICK}".encode(), "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000")], "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+        "state": {},
+    }  # fmt: skip
+    cookies: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            cookies.extend(v.split(b";", 1)[0] for k, v in message["headers"] if k == b"set-cookie")
+
+    await app(scope, receive, send)
+    return b"; ".join(cookies) or f"dub_id={CLICK}".encode()  # the bare route sets none: send the same header
+
+
+async def measure(app: Any, requests: int, clicks: bool = False) -> float:
     """Process CPU µs per request, after a warm-up."""
     inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     done = asyncio.Event()
@@ -94,17 +121,19 @@ async def measure(app: Any, requests: int) -> float:
 
     task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, send_lifespan))
     await lifespan(app, "startup", inbox, done)
+    body_template = body_of({**EVENT, "click_ids": {"dub": CLICK}} if clicks else EVENT)
+    cookie = [(b"cookie", await landed(app))] if clicks else []
     counter = 0
     statuses: set[int] = set()
 
     async def one() -> None:
         nonlocal counter
         counter += 1
-        body = BODY.replace(b"__ID__", b"e-%d" % counter)
+        body = body_template.replace(b"__ID__", b"e-%d" % counter)
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
             "path": "/lr/e", "raw_path": b"/lr/e", "query_string": b"", "root_path": "", "state": {},
-            "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+            "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body)), *cookie],
             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
         }  # fmt: skip
         messages = [{"type": "http.request", "body": body, "more_body": False}]
@@ -133,6 +162,9 @@ async def measure(app: Any, requests: int) -> float:
     await task
     if statuses != {200}:
         raise SystemExit(f"unexpected statuses: {statuses}")
+    service = getattr(app.state, "service", None)
+    if clicks and service is not None and service.store.count_marks():
+        raise SystemExit(f"the landed click was held back: {service.store.count_marks()}")
     return cpu / (requests // CONCURRENCY * CONCURRENCY) * 1e6
 
 
@@ -141,16 +173,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--without", action="append", choices=sorted(WITHOUT), default=[])
+    parser.add_argument("--clicks", action="store_true", help="as a visitor who landed through a Dub link (a click to check)")
     args = parser.parse_args()
     variants: list[str | None] = [*dict.fromkeys(args.without), None]
     with tempfile.TemporaryDirectory() as tmp:
         bare: list[float] = []
         real: dict[str | None, list[float]] = {variant: [] for variant in variants}
         for round_ in range(args.rounds):
-            bare.append(uvloop.run(measure(bare_app(), args.requests)))
+            bare.append(uvloop.run(measure(bare_app(), args.requests, args.clicks)))
             for variant in variants if round_ % 2 == 0 else reversed(variants):  # no side always runs first
                 database = Path(tmp) / f"bench-{round_}-{variant}.db"
-                real[variant].append(uvloop.run(measure(real_app(database, variant), args.requests)))
+                real[variant].append(uvloop.run(measure(real_app(database, variant), args.requests, args.clicks)))
     figures = {"bare starlette": bare}
     figures |= {"leadrelay collect" + (f" without {WITHOUT[variant]}" if variant else ""): values for variant, values in real.items()}
     width = max(18, *map(len, figures))

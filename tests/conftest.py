@@ -11,6 +11,7 @@ import pytest
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings, load_settings
+from tests.support.keys import SERVER_KEY
 from tests.support.live import LiveServer
 
 # Fixtures that live next to the helpers they go with, shared with every test module from here:
@@ -37,6 +38,7 @@ def make_settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
         # Tests send far more than a person would through one client; tests/test_rate_limits.py sets its own.
         overrides.setdefault("rate_limit_per_ip", "1000000/minute")
         overrides.setdefault("rate_limit_per_visitor", "1000000/minute")
+        overrides.setdefault("server_keys", [SERVER_KEY])  # sent only by tests that call as a server (SERVER)
         return load_settings(**overrides)
 
     return make

@@ -95,6 +95,7 @@ def test_the_collector_stores_the_envelope_as_sent_and_reads_it_back_enriched(cl
         "context": {"url": "https://shop.example/signup"},
         "click_ids": {"dub": "clickFromPage"},
     }
+    client.get("/lr/c?dub_id=clickFromPage")  # the visitor landed through that click
     response = client.post(
         "/lr/e", content=json.dumps({"events": [sent]}), headers={"Content-Type": "text/plain", "User-Agent": "UA/1"}
     )

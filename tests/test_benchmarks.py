@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
     [
         ("collect_app.py", ["--requests", "256", "--rounds", "1"], "leadrelay collect  CPU per request"),
         ("collect_app.py", ["--requests", "256", "--rounds", "1", "--without", "bypass", "--without", "fastpath"], "the fast path saves"),
+        ("collect_app.py", ["--requests", "256", "--rounds", "1", "--clicks"], "leadrelay collect  CPU per request"),
         ("deliver.py", ["--events", "64", "--rounds", "1", "--backlog", "200"], "backlog"),
         ("pacing.py", ["--events", "40", "--limit", "6000", "--rate", "6000"], "429s"),
         ("snippet.py", [], "budget"),

@@ -217,8 +217,7 @@ def test_unknown_croct_event_type_is_rejected(client: TestClient) -> None:
 
 def test_click_ids_come_from_the_server_cookies_when_the_client_sends_none(client: TestClient) -> None:
     event = croct()
-    client.cookies.set("dub_id", "dubclick123")
-    client.cookies.set("pimms_id", "pimmsclick456")
+    assert client.get("/lr/c?dub_id=dubclick123&pimms_id=pimmsclick456").status_code == 204  # landing sets the cookies
     post(client, {"events": [event]}, **{"User-Agent": "pytest-agent"})
     stored = store_of(client).get_event(event["id"])
     assert (stored.click_ids.get("dub"), stored.click_ids.get("pimms")) == ("dubclick123", "pimmsclick456")
@@ -228,7 +227,9 @@ def test_click_ids_come_from_the_server_cookies_when_the_client_sends_none(clien
 
 def test_click_ids_sent_with_the_event_win_over_cookies(client: TestClient) -> None:
     event = croct(click_ids={"dub": "at-the-time"})
-    client.cookies.set("dub_id", "later-click")
+    client.get("/lr/c?dub_id=at-the-time")
+    client.get("/lr/c?dub_id=later-click")  # the visitor came back through a later click
+    assert client.cookies["dub_id"] == "later-click"
     post(client, {"events": [event]})
     assert store_of(client).get_event(event["id"]).click_ids.get("dub") == "at-the-time"
 

@@ -23,11 +23,13 @@ from starlette.testclient import TestClient
 from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.destinations import Undeliverable
+from leadrelay.vendors import SERVER_DIALECTS
 from leadrelay.vendors import enabled_destinations as enabled
 from tests.dialects.support import seed_json
 from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import send
 from tests.support.fuzz import UNLIMITED, fuzz_settings
+from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.payloads import CROCT_LEAD_GENERATED, paths, set_path
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
@@ -136,7 +138,15 @@ def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
         else:
             url = stack.enter_context(postgres_schema_url())
-        app_settings = Settings(database_url=url, secret_key="fuzz-secret-key-of-32-or-more-characters", worker=False, demo=False, **VENDOR_SETTINGS, **UNLIMITED)
+        app_settings = Settings(
+            database_url=url,
+            secret_key="fuzz-secret-key-of-32-or-more-characters",
+            worker=False,
+            demo=False,
+            server_keys=[SERVER_KEY],
+            **VENDOR_SETTINGS,
+            **UNLIMITED,
+        )
         yield stack.enter_context(TestClient(create_app(app_settings), base_url="http://testserver"))
 
 
@@ -165,14 +175,20 @@ def _body(batch: list[dict[str, Any]]) -> bytes:
 
 
 @FUZZ
-@given(batch=st.lists(events(), min_size=1, max_size=4))
+@given(batch=st.lists(events(), min_size=1, max_size=4), as_server=st.booleans())
 def test_generated_batches_get_one_verdict_each_and_accepted_events_are_stored(
-    client: TestClient, batch: list[dict[str, Any]]
+    client: TestClient, batch: list[dict[str, Any]], as_server: bool
 ) -> None:
-    response = client.post(ENDPOINT, content=_body(batch), headers={"Content-Type": "text/plain"})
+    """Sent by the site's backend (with its server key) or by a browser (without)."""
+    headers = {"Content-Type": "text/plain", **(SERVER if as_server else {})}
+    response = client.post(ENDPOINT, content=_body(batch), headers=headers)
     assert response.status_code < 500, response.text
     if response.status_code == 400:  # the body as a whole: e.g. a lone surrogate is not UTF-8
         assert response.json()["error"]["message"]
+        return
+    if not as_server and any(sent.get("dialect") in SERVER_DIALECTS for sent in batch):
+        assert response.status_code == 401, response.text  # a server's call without its key
+        assert response.headers["www-authenticate"] == "Bearer"
         return
     assert response.status_code in (200, 422), response.text
     results = response.json()["results"]
@@ -183,7 +199,11 @@ def test_generated_batches_get_one_verdict_each_and_accepted_events_are_stored(
             assert result["id"] == sent["id"]
         event(f"{result['status']} ({(result.get('errors') or [{}])[0].get('rule', '-')})")  # --hypothesis-show-statistics
         if result["status"] == "accepted":
-            assert store.get_event(result["id"]) is not None
+            stored = store.get_event(result["id"])
+            assert stored is not None
+            if not as_server:  # a browser's event carries only clicks its visitor landed with
+                for vendor, click in stored.click_ids.items():
+                    assert click in store.seen_clicks(stored.visitor_id, {click}).get(vendor, []), (vendor, click)
             forward(client, result["id"])
         elif result["status"] == "duplicate":  # an id an earlier example (or event) already stored
             assert store.get_event(result["id"]) is not None
@@ -201,17 +221,20 @@ header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0
     content_type=st.one_of(st.sampled_from(["text/plain", "application/json", "text/plain; charset=utf-8"]), header_text),
     origin=st.one_of(st.none(), st.just("http://testserver"), header_text),
     cookie=st.one_of(st.none(), header_text.map(lambda v: f"lr_vid={v}; dub_id={v[::-1]}")),
+    authorization=st.one_of(st.none(), st.just(SERVER["Authorization"]), header_text.map("Bearer ".__add__), header_text),
 )
 def test_any_request_gets_a_clear_answer_never_a_5xx(
-    client: TestClient, body: bytes, content_type: str, origin: str | None, cookie: str | None
+    client: TestClient, body: bytes, content_type: str, origin: str | None, cookie: str | None, authorization: str | None
 ) -> None:
     headers = {"Content-Type": content_type}
     if origin is not None:
         headers["Origin"] = origin
     if cookie is not None:
         headers["Cookie"] = cookie
+    if authorization is not None:
+        headers["Authorization"] = authorization
     response = client.post(ENDPOINT, content=body, headers=headers)
-    assert response.status_code in (200, 400, 403, 413, 415, 422), response.text
+    assert response.status_code in (200, 400, 401, 403, 413, 415, 422), response.text
     answer = response.json()
     assert answer.get("results") or answer["error"]["message"]
 

@@ -121,12 +121,17 @@ def test_check_lists_every_problem_and_exits_1(tmp_path: Path, make_settings: An
 
 def test_check_never_prints_secrets(tmp_path: Path, make_settings: Any, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.toml"
-    config.write_text(f'secret_key = "supersecretvalue-of-32-or-more-characters"\ndub_api_key = "dub_topsecret"\ndatabase_url = "{db_url}"\n')
+    keys = ["server-key-one-0123456789abcdefghijklmnop", "server-key-two-0123456789abcdefghijklmnop"]
+    config.write_text(
+        f'secret_key = "supersecretvalue-of-32-or-more-characters"\ndub_api_key = "dub_topsecret"\ndatabase_url = "{db_url}"\n'
+        f"server_keys = {keys!r}\n".replace("'", '"')
+    )
     assert main(["check", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    for secret in ("supersecretvalue", "dub_topsecret"):
+    for secret in ("supersecretvalue", "dub_topsecret", *keys):
         assert secret not in out
     assert "destination dub:" in out
+    assert "server keys:      2" in out
     # Nor when it lists problems: a weak key, and a database it cannot reach, named without its password.
     config.write_text('secret_key = "weaksecret"\ndub_api_key = "dub_topsecret"\ndatabase_url = "postgresql://u:pw123@127.0.0.1:1/db"\n')
     with pytest.raises(SystemExit):
@@ -135,6 +140,32 @@ def test_check_never_prints_secrets(tmp_path: Path, make_settings: Any, db_url: 
     assert "postgresql://u:***@127.0.0.1:1/db" in captured.err
     for secret in ("weaksecret", "dub_topsecret", "pw123"):
         assert secret not in captured.out + captured.err
+
+
+def test_server_keys_come_from_a_comma_separated_variable(make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADRELAY_SERVER_KEYS", "server-key-one-0123456789abcdefghijklmnop, server-key-two-0123456789abcdefghijklmnop")
+    keys = load_settings().server_keys
+    assert [k.get_secret_value() for k in keys] == [
+        "server-key-one-0123456789abcdefghijklmnop",
+        "server-key-two-0123456789abcdefghijklmnop",
+    ]
+    assert "server-key" not in repr(load_settings())
+
+
+@pytest.mark.parametrize("key", ["too-short-a-key", "a key with spaces in it, far longer than 32", "é" * 40])
+def test_a_server_key_that_is_no_long_token_is_named_but_never_shown(
+    tmp_path: Path, make_settings: Any, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    config = tmp_path / "keys.toml"
+    config.write_text(f"server_keys = [{key!r}]\n".replace("'", '"'), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["check", "--config", str(config)])
+    err = capsys.readouterr().err
+    assert "server_keys" in err and "at least 32" in err
+    assert key not in err
+    with pytest.raises(ConfigError) as raised:
+        load_settings(server_keys=[key])
+    assert key not in str(raised.value)
 
 
 def test_missing_config_file_is_a_clear_error(make_settings: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ import httpx
 
 from leadrelay.worker import PREFETCH
 from tests.fakes import Vendors
+from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.live import free_port
 
 EVENTS = 3000
@@ -96,7 +97,8 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> 
 
 
 class Load(threading.Thread):
-    """Posts the events in batches; a batch is retried until the server answers it (like the snippet does)."""
+    """Posts the events in batches, as the site's backend (its server key vouches for the click ids);
+    a batch is retried until the server answers it (like the snippet does)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
@@ -105,7 +107,7 @@ class Load(threading.Thread):
         self.errors = 0
 
     def run(self) -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=SERVER) as client:
             for start in range(0, EVENTS, BATCH):
                 numbers = range(start, min(start + BATCH, EVENTS))
                 batch = [envelope(n) for n in numbers]
@@ -136,6 +138,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
         env.update(
             {
                 "LEADRELAY_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.db'}",
+                "LEADRELAY_SERVER_KEYS": SERVER_KEY,
                 "LEADRELAY_DEMO": "false",
                 "LEADRELAY_DELIVERY_TIMEOUT_S": "5",
                 "LEADRELAY_DELIVERY_LEASE_S": "6",

@@ -17,7 +17,7 @@ PRINTED = (
     '"visitor_id":"v1","context":{"url":"https://example.com/","referrer":null,"landing_url":null,"page_type":null,'
     '"environment":null,"data_source":null,"user_agent":null,"ip":null},"consent":{"analytics":null,'
     '"personalization":null,"marketing":true},"cookies":{},"properties":{},"mode":null,"quantity":null,'
-    '"raw":{"leadId":"lead-1"},"received_at":1700000000.5}'
+    '"raw":{"leadId":"lead-1"},"received_at":1700000000.5,"marks":[]}'
 )
 
 EVENT = LeadEvent(

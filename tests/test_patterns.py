@@ -22,6 +22,7 @@ from leadrelay.destinations.track_lead import customer_fields
 from leadrelay.event import Customer, LeadEvent
 from leadrelay.hosts import host_name, host_pattern
 from leadrelay.identity import CLICK_ID_PATTERN
+from tests.support.keys import SERVER, SERVER_KEY
 
 HASH = "a" * 64
 
@@ -57,14 +58,21 @@ CASES = [
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     url = f"sqlite:///{tmp_path_factory.mktemp('patterns') / 'patterns.db'}"
-    settings = Settings(database_url=url, secret_key="patterns-secret-key-of-32-or-more-characters", worker=False, demo=False)
+    settings = Settings(
+        database_url=url,
+        secret_key="patterns-secret-key-of-32-or-more-characters",
+        worker=False,
+        demo=False,
+        server_keys=[SERVER_KEY],
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 
 def verdict(client: TestClient, event: dict[str, Any]) -> str:
     event = {"id": f"p-{uuid.uuid4().hex}", **event}
-    response = client.post("/lr/e", content=json.dumps({"events": [event]}), headers={"Content-Type": "text/plain"})
+    headers = {"Content-Type": "text/plain", **SERVER}  # as a backend: the dub dialect is a server's call
+    response = client.post("/lr/e", content=json.dumps({"events": [event]}), headers=headers)
     return str(response.json()["results"][0]["status"])
 
 

@@ -321,7 +321,7 @@ def test_an_accepted_event_wakes_the_worker_in_the_same_process(delivery_setting
     app = create_app(delivery_settings(delivery_poll_s=60))
     event = {"id": "wake-1", "dialect": "croct", "type": "leadGenerated", "payload": {"userId": "u-1", "leadId": "L-1"}}
     with TestClient(app) as client:
-        client.cookies.set("dub_id", "dubclickwake")
+        client.get("/lr/c?dub_id=dubclickwake")  # the visitor landed through a Dub link
         assert client.post("/lr/e", json={"events": [event]}).json()["results"][0]["status"] == "accepted"
         deadline = clock.monotonic() + 20
         while vendors.dub.count == 0 and clock.monotonic() < deadline:

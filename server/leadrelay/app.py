@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import time
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
@@ -29,8 +30,9 @@ from leadrelay.maintenance import Maintenance
 from leadrelay.routing import Router
 from leadrelay.sites import cross_site
 from leadrelay.snippet import Snippet
-from leadrelay.store import SqlStore, open_store
+from leadrelay.store import Click, SqlStore, open_store
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
+from leadrelay.trust.standing import Trust
 from leadrelay.vendors import CLICK_IDS, destination_states
 from leadrelay.worker import Worker
 
@@ -48,12 +50,14 @@ class Service:
         self.router = Router(settings)
         self.snippet = Snippet(settings.path_prefix)
         self.rate_limits = RateLimits(settings)
-        self.collector = Collector(settings, self.intake, self.router, self.identity, self.rate_limits)
+        self.trust = Trust(settings, self.store)
+        self.collector = Collector(settings, self.intake, self.router, self.identity, self.rate_limits, self.trust)
         self.maintenance = Maintenance(settings, self.store)
         self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
-        """Landing with ?dub_id= / ?pimms_id=: set the click-id cookies from the server, for the site itself only."""
+        """Landing with ?dub_id= / ?pimms_id=: set the click-id cookies from the server, for the site itself only,
+        and remember the clicks for the visitor, so that its events may carry them (leadrelay.trust)."""
         caller = Caller(request.scope)
         evidence = cross_site(caller, self.settings.allowed_origins)
         if evidence is not None:
@@ -67,9 +71,17 @@ class Service:
             if not CLICK_ID_PATTERN.fullmatch(value):
                 raise BadRequest(f"{name}: must be 1-190 letters, digits, '_' or '-'")
             given[vendor] = value
+        visitor = self.identity.visitor(caller)
+        if given:
+            now = time.time()
+            try:
+                await self.intake.write([Click(visitor.id, vendor, value, now) for vendor, value in given.items()])
+            except StoreUnavailable as exc:
+                raise StoreUnavailable("the click could not be stored; retry later", retry_after=5) from exc
+            self.trust.landed(visitor.id, given)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
         response.raw_headers.extend(self.identity.click_cookies(caller, given))
-        cookie = self.identity.visitor_cookie(caller, self.identity.visitor(caller))
+        cookie = self.identity.visitor_cookie(caller, visitor)
         if cookie is not None:
             response.raw_headers.append(cookie)
         return response

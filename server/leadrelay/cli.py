@@ -17,6 +17,7 @@ from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_
 from leadrelay.event import dump_event
 from leadrelay.store.probe import database_problem
 from leadrelay.terminal import json_line, json_safe, printable
+from leadrelay.trust.marks import CLICK_HELD_BACK, MARKS
 from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_states
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"  endpoint prefix:  {s.path_prefix}")
     proxies = f"trusted from {', '.join(s.forwarded_allow_ips)}" if s.trust_proxy_headers else "ignored"
     print(f"  proxy headers:    {printable(proxies)}")
+    print(f"  server keys:      {len(s.server_keys) or 'none (the dub and pimms dialects are refused)'}")
+    if s.click_verification == "enforce":
+        print(f"  click ids:        forwarded when seen at {s.path_prefix}/c for the visitor (or sent with a server key)")
+    else:
+        print("  click ids:        forwarded as sent (click_verification = off)")
     for name, why in destination_states(s).items():
         print(f"  destination {name + ':':8} {printable(why)}")
     return 0
@@ -100,7 +106,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     store = _store(_settings_or_exit(args))
-    for event in store.list_events(args.limit):
+    if args.count:
+        counts = store.count_marks()
+        print(f"events: {store.count('events')}")
+        for code in MARKS:
+            print(f"  {code}: {counts.get(code, 0)}")
+        return 0
+    mark = CLICK_HELD_BACK if args.held_back else None
+    for event in store.list_events(args.limit, mark=mark, marked=args.marked):
         print(json_safe(dump_event(event, raw=args.raw)))
     return 0
 
@@ -262,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("events", "list the newest stored events, one JSON line each")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--raw", action="store_true", help="include the payload as received")
+    p.add_argument("--held-back", action="store_true", help="only events whose click id was held back (not seen at /c)")
+    p.add_argument("--marked", action="store_true", help="only events with a mark (a click held back, a clock far off)")
+    p.add_argument("--count", action="store_true", help="count the events, and those with each mark, instead")
     p.set_defaults(func=cmd_events)
 
     p = command("worker", "run a delivery worker alone (serve runs one too unless worker = false)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 from starlette.types import Receive, Scope, Send
 
-from leadrelay.arrival import Seen, dump_arrival, enrich
+from leadrelay.arrival import Seen, dump_arrival, enrich, held_back
 from leadrelay.caller import Caller
 from leadrelay.config import ANY_WEB_ORIGIN, Settings
 from leadrelay.dialects import Dialect, DialectError
@@ -32,13 +31,15 @@ from leadrelay.errors import (
 )
 from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
-from leadrelay.identity import Header, Identity, Visitor
+from leadrelay.identity import Header, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.offload import INLINE_BYTES, by_size
 from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
 from leadrelay.trust.rate_limits import RateLimits
+from leadrelay.trust.marks import codes
+from leadrelay.trust.standing import Door, Standing, Trust
 from leadrelay.vendors import configured_dialects
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
@@ -50,7 +51,7 @@ JSON_HEADER = (b"content-type", b"application/json")
 
 log = logging.getLogger("leadrelay.collect")
 
-Judged = tuple[list[Result], list[Intake], Visitor]
+Judged = tuple[list[Result], list[Intake]]
 """A batch's verdicts, what to store for its events, and its visitor."""
 
 
@@ -91,13 +92,20 @@ class Collector:
     Request, Response and middleware stack (app.LeadRelay routes its POSTs here first)."""
 
     def __init__(
-        self, settings: Settings, intake: GroupCommitter, router: Router, identity: Identity, rate_limits: RateLimits
+        self,
+        settings: Settings,
+        intake: GroupCommitter,
+        router: Router,
+        identity: Identity,
+        rate_limits: RateLimits,
+        trust: Trust,
     ) -> None:
         self.settings = settings
         self.rate_limits = rate_limits
         self.intake = intake
         self.router = router
         self.identity = identity
+        self.trust = trust
         self.dialects = configured_dialects(settings)
         self.fast = FastPath(self.dialects, settings.max_batch_events)
         self.on_deliveries: Callable[[], None] | None = None  # the worker's wake-up, when it runs here
@@ -130,11 +138,22 @@ class Collector:
         if media_type not in ACCEPTED_TYPES:
             shown = media_type or "none"
             raise UnsupportedMediaType(f"Content-Type {shown} is not accepted: send text/plain or application/json")
+        server_key = self.trust.holds_server_key(caller)  # a wrong key is refused before the body is read
         body = await read_body(caller, receive, settings.max_body_bytes)
-        judged = self._judge_batch(body, caller)
-        if callable(judged):  # a large batch: judged off the loop (leadrelay.offload)
-            judged = await by_size(len(body), judged)
-        results, items, visitor = judged
+        identity = self.identity
+        door = Door(identity.visitor(caller), server_key, identity.click_ids(caller))
+        if len(body) > INLINE_BYTES:  # a large batch: parsed, settled and judged off the loop (leadrelay.offload)
+            results, items = await by_size(len(body), self._judge_body, body, caller, door)
+        else:
+            document, events = self._parse_batch(body)
+            # What the events may claim is decided here, once, before any of them is mapped or routed.
+            standing = self.trust.standing(door, events)
+            if standing.to_look_up:  # claims this process does not remember as landed: the store settles them
+                standing = await self.trust.look_up(door.visitor.id, standing)
+            results, items = self._judge_batch(document, events, body, caller, door, standing)
+            # The parsed body and the events' object graphs die here: a request waiting for its
+            # commit holds only its rows and its answer.
+            del document, events
         for item in items:
             if isinstance(item, Rejected):  # garbage costs a bounded number of rows, whatever is sent
                 item.kept = await self.rate_limits.keep_rejection(item.source, item.shape)
@@ -154,36 +173,33 @@ class Collector:
         status = 422 if all(r["status"] == "rejected" for r in results) else 200
         body = dump_json({"results": results})
         headers = [JSON_HEADER, (b"content-length", str(len(body)).encode())]
-        cookie = self.identity.visitor_cookie(caller, visitor)
+        cookie = identity.visitor_cookie(caller, door.visitor)
         if cookie is not None:
             headers.append(cookie)
         return status, headers, body
 
-    def _judge_batch(self, body: bytes, caller: Caller) -> Judged | Callable[[], Judged]:
-        """Every event's verdict and what to store for it; raises BadRequest or PayloadTooLarge for a malformed batch.
-
-        A body larger than offload.INLINE_BYTES is not judged here: its cost grows with its size
-        (thousands of properties, or of errors), so what is returned is the call that judges it,
-        to be run off the loop. What the request says of the visitor is read here either way.
-
-        Not part of `collect` on purpose: the parsed body and the events' object graphs
-        die here (or in that call), so a request waiting for its commit holds only its rows and its answer.
-        """
-        identity = self.identity
-        visitor = identity.visitor(caller)
-        seen = Seen(
-            visitor_id=visitor.id,
-            received_at=time.time(),
-            ip=identity.client_ip(caller),
-            user_agent=caller.header(b"user-agent"),
-            click_ids=identity.click_ids(caller),
-        )
-        if len(body) > INLINE_BYTES:
-            return functools.partial(self._judge_body, body, seen, visitor)
-        return self._judge_body(body, seen, visitor)
-
-    def _judge_body(self, body: bytes, seen: Seen, visitor: Visitor) -> Judged:
+    def _judge_body(self, body: bytes, caller: Caller, door: Door) -> Judged:
+        """A large batch, on the heavy thread (leadrelay.offload): parsed, its claims settled (this thread
+        may wait for the store) and judged, as `collect` does a small one on the loop. Its parsed
+        body and object graphs die here: a request waiting for its commit holds only its rows."""
         document, events = self._parse_batch(body)
+        standing = self.trust.standing(door, events)
+        if standing.to_look_up:
+            standing = self.trust.look_up_blocking(door.visitor.id, standing)
+        return self._judge_batch(document, events, body, caller, door, standing)
+
+    def _judge_batch(
+        self, document: Any, events: list[Any], body: bytes, caller: Caller, door: Door, standing: Standing
+    ) -> Judged:
+        """Every event's verdict and what to store for it, as `standing` lets the events claim."""
+        seen = Seen(
+            visitor_id=door.visitor.id,
+            received_at=time.time(),
+            ip=self.identity.client_ip(caller),
+            user_agent=caller.header(b"user-agent"),
+            click_ids=door.click_cookies,
+            verified_clicks=standing.verified_clicks,
+        )
         # Only a \uXXXX escape can put a lone surrogate in a string: without one, no check is needed.
         surrogates = escapes_a_surrogate(body)
         # Most beacons are valid: one call into pydantic-core recognises them; any other goes the exact way.
@@ -203,7 +219,7 @@ class Collector:
             result, item = judge(raw, facts)
             results.append(result)
             items.append(item)
-        return results, items, visitor
+        return results, items
 
     def _parse_batch(self, body: bytes) -> tuple[Any, list[Any]]:
         """The parsed body and its list of events; raises BadRequest or PayloadTooLarge for a malformed batch."""
@@ -261,17 +277,20 @@ class Collector:
     ) -> tuple[Result, Intake]:
         """The verdict and row of an event named `name` its dialect accepted; `raw` is its envelope, valid.
 
-        The row holds the envelope as it arrived (leadrelay.arrival). `event` is its
-        canonical event when one was built (to route it, or by the exact rules); None when
-        no destination is on, so nothing needs one.
+        The row holds the envelope as it arrived (leadrelay.arrival), and the marks of
+        what the trust layer held back. `event` is its canonical event when one was built
+        (to route it, or by the exact rules); None when no destination is on, so nothing needs one.
         """
         seen = facts.seen
         destinations: list[str] = []
         if event is not None and self.router.destinations:
-            enrich(event, raw, seen)
+            held = enrich(event, raw, seen)  # only the click ids the trust layer granted: routing sees no other
             destinations = self.router.destinations_for(event)
-        body = dump_arrival(raw, facts.seen_json)
-        item = Accepted(raw["id"], dialect.name, name, seen.visitor_id, seen.received_at, body, destinations)
+        else:
+            held = held_back(event.click_ids if event is not None else {}, raw, seen)
+        marks = self.trust.marks(raw, seen, held)
+        body = dump_arrival(raw, facts.seen_json, marks)
+        item = Accepted(raw["id"], dialect.name, name, seen.visitor_id, seen.received_at, body, destinations, codes(marks))
         result: Result = {"id": raw["id"], "status": "accepted"}
         answer = dialect.answer(raw)
         if answer is not None:

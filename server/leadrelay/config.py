@@ -49,6 +49,10 @@ SECRET_KEY_MIN_DISTINCT = 10
 # sandboxed iframes, local files and some redirects, which any site can make a browser send.
 ANY_WEB_ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
+# A server key is a Bearer token as RFC 6750 spells it (token68), and long enough not to be guessed.
+SERVER_KEY_MIN_LENGTH = 32
+SERVER_KEY_PATTERN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+
 _config_file: Path | None = None
 
 
@@ -187,6 +191,11 @@ class ServiceSettings(BaseSettings):
     attribution: Literal["last-click", "first-click"] = "last-click"
     cookie_domain: str | None = None
 
+    # Trust: what a caller may claim (leadrelay.trust)
+    click_verification: Literal["enforce", "off"] = "enforce"
+    server_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    ts_window_s: float = Field(default=7 * 24 * 3600, gt=0)
+
     # Delivery
     worker: bool = True
     delivery_timeout_s: float = Field(default=10.0, gt=0)
@@ -288,6 +297,24 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _host_patterns(cls, value: list[str]) -> list[str]:
         return [host_pattern(entry) for entry in value]
+    @field_validator("server_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("server_keys")
+    @classmethod
+    def _keys_are_long_tokens(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for n, key in enumerate(keys, start=1):
+            value = key.get_secret_value()
+            if len(value) < SERVER_KEY_MIN_LENGTH or not SERVER_KEY_PATTERN.fullmatch(value):
+                raise ValueError(
+                    f"key {n} must be at least {SERVER_KEY_MIN_LENGTH} letters, digits or '-._~+/'"
+                    " (`leadrelay new-secret-key` prints one)"
+                )
+        return keys
 
     @field_validator("path_prefix")
     @classmethod

@@ -9,6 +9,7 @@ by leadrelay.serving:
     ├── BadRequest               400  invalid JSON, not UTF-8, not a batch, an empty batch, a bad Content-Length,
     │                                 a Host header that is not a host name or not in allowed_hosts;
     │                                 * a request that is not valid HTTP
+    ├── Unauthorized             401  a server's dialect (dub, pimms) without a server key, or a key that is not one
     ├── Forbidden                403  an Origin that is not allowed, a click-id request from another site
     ├── RequestTimeout           408  * a head or a body that did not all arrive in time
     ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events;
@@ -39,6 +40,7 @@ log = logging.getLogger("leadrelay")
 
 _CODES = {
     400: "bad_request",
+    401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -69,6 +71,22 @@ class Refused(Exception):
 class BadRequest(Refused):
     status = 400
     default_code = "bad_request"
+
+
+class Unauthorized(Refused):
+    """Answered with `WWW-Authenticate: Bearer` (RFC 6750), plus `error="invalid_token"` when a key was sent but is not one."""
+
+    status = 401
+    default_code = "unauthorized"
+
+    def __init__(self, message: str, code: str | None = None, invalid_token: bool = False) -> None:
+        super().__init__(message, code)
+        self.challenge = 'Bearer error="invalid_token"' if invalid_token else "Bearer"
+
+    def response(self) -> JSONResponse:
+        response = super().response()
+        response.headers["WWW-Authenticate"] = self.challenge
+        return response
 
 
 class Forbidden(Refused):

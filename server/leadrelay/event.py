@@ -73,6 +73,14 @@ class Consent:
     marketing: bool | None = None
 
 
+@dataclass
+class Mark:
+    """What the operator is told about an accepted event (leadrelay.trust): `code` to count by, `message` to read."""
+
+    code: str
+    message: str
+
+
 @dataclass(kw_only=True)
 class LeadEvent:
     """One lead event, whatever dialect it arrived in.
@@ -101,6 +109,8 @@ class LeadEvent:
     quantity: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     received_at: float = 0.0
+    marks: list[Mark] = field(default_factory=list)
+    """what intake noted about the event: a click id held back, a clock far off"""
 
 
 _JSON = TypeAdapter(LeadEvent)

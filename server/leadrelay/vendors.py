@@ -7,7 +7,10 @@ Its entry names its click-id cookie when it has one: the snippet reads that cook
 registry by tests/test_vendors.py), the server sets the cookie at `{prefix}/c`, and the
 envelope's `click_ids` takes the vendor's name as a key.
 
-    Vendor("dub", DubSettings, dialect=dub.DIALECT, destination=DubDestination, click_id="dub_id")
+    Vendor("dub", DubSettings, dialect=dub.DIALECT, destination=DubDestination, click_id="dub_id", server_only=True)
+
+`server_only` marks a dialect that is a server's call (Dub's own `track/lead` body): only a caller
+holding one of the site's server keys may send it (leadrelay.trust).
 """
 
 from __future__ import annotations
@@ -41,12 +44,16 @@ class Vendor:
     """How events are delivered to it, when leadrelay forwards to it."""
     click_id: str | None = None
     """The cookie, and the landing page's query parameter, that carry its click id."""
+    server_only: bool = False
+    """Its dialect is a server's call (the vendor's own API), taken only with a server key (leadrelay.trust)."""
 
 
 VENDORS: tuple[Vendor, ...] = (
     Vendor("croct", croct.CroctSettings, dialect=croct.DIALECT),
-    Vendor("dub", dub_out.DubSettings, dub_in.DIALECT, dub_out.DubDestination, click_id="dub_id"),
-    Vendor("pimms", pimms_out.PimmsSettings, pimms_in.DIALECT, pimms_out.PimmsDestination, click_id="pimms_id"),
+    Vendor("dub", dub_out.DubSettings, dub_in.DIALECT, dub_out.DubDestination, click_id="dub_id", server_only=True),
+    Vendor(
+        "pimms", pimms_out.PimmsSettings, pimms_in.DIALECT, pimms_out.PimmsDestination, click_id="pimms_id", server_only=True
+    ),
     Vendor("reshape", reshape_out.ReshapeSettings, reshape_in.DIALECT, reshape_out.ReshapeDestination),
     Vendor("webhook", webhook.WebhookSettings, destination=webhook.WebhookDestination),
 )
@@ -56,6 +63,8 @@ DIALECTS: dict[str, Dialect] = {v.name: v.dialect for v in VENDORS if v.dialect 
 DESTINATIONS: dict[str, type[Destination]] = {v.name: v.destination for v in VENDORS if v.destination is not None}
 CLICK_IDS: dict[str, str] = {v.name: v.click_id for v in VENDORS if v.click_id is not None}
 """vendor name -> the name of its click-id cookie and query parameter."""
+SERVER_DIALECTS: tuple[str, ...] = tuple(v.name for v in VENDORS if v.server_only and v.dialect is not None)
+"""The dialects only a caller with a server key may send."""
 SETTINGS: tuple[type[BaseModel], ...] = tuple(v.settings for v in VENDORS if v.settings is not None)
 
 

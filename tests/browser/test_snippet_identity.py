@@ -90,12 +90,27 @@ def test_first_click_is_a_setting(page: Page, make_site: Callable[..., Site]) ->
     assert cookies(page.context)["dub_id"]["value"] == "first"
 
 
-def test_cookies_written_by_dubs_own_script_are_read(page: Page, site: Site) -> None:
+def test_a_cookie_written_by_dubs_own_script_is_read_but_held_back(page: Page, site: Site) -> None:
+    """Not set through /lr/c, the server never saw that click for this visitor: it is not forwarded."""
     url = site.add("plain", page_html())
     page.context.add_cookies([{"name": "dub_id", "value": "from_dub_js", "url": site.url}])
     page.goto(url)
     page.evaluate("(lead) => croct.track('leadGenerated', lead)", LEAD)
-    assert site.wait_for_events(1)[0].click_ids.get("dub") == "from_dub_js"
+    [event] = site.wait_for_events(1)
+    assert event.click_ids == {}
+    assert [m.code for m in event.marks] == ["click_held_back"] and "'from_dub_js'" in event.marks[0].message
+
+
+def test_with_click_verification_off_a_cookie_written_by_dubs_own_script_counts(
+    page: Page, make_site: Callable[..., Site]
+) -> None:
+    site = make_site(click_verification="off")
+    url = site.add("plain", page_html())
+    page.context.add_cookies([{"name": "dub_id", "value": "from_dub_js", "url": site.url}])
+    page.goto(url)
+    page.evaluate("(lead) => croct.track('leadGenerated', lead)", LEAD)
+    [event] = site.wait_for_events(1)
+    assert (event.click_ids.get("dub"), event.marks) == ("from_dub_js", [])
 
 
 def test_a_forged_visitor_cookie_is_ignored_and_replaced(page: Page, site: Site) -> None:

@@ -28,7 +28,7 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"another-sites-webhook-secret-32b").
 ENVELOPE = {"type", "timestamp", "data"}
 EVENT_FIELDS = {
     "id", "name", "dialect", "value", "currency", "exchange_rate", "source_id", "customer", "click_ids",
-    "visitor_id", "context", "consent", "cookies", "properties", "mode", "quantity", "received_at",
+    "visitor_id", "context", "consent", "cookies", "properties", "mode", "quantity", "received_at", "marks",
 }  # fmt: skip
 """The canonical event's fields, as the README documents the webhook's `data` (plus `raw` with webhook_raw)."""
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

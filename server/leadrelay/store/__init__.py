@@ -7,7 +7,7 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from leadrelay.store.database import StoreBusy
-from leadrelay.store.intake import Accepted, Intake, Rejected
+from leadrelay.store.intake import Accepted, Click, Intake, Rejected
 from leadrelay.store.outbox import Claim, Claimed, Finish, read_claims
 from leadrelay.store.postgres import PostgresBackend
 from leadrelay.store.sqlite import SQLiteBackend
@@ -31,6 +31,7 @@ __all__ = [
     "Accepted",
     "Claim",
     "Claimed",
+    "Click",
     "DeliveryRow",
     "Finish",
     "Intake",

@@ -14,6 +14,7 @@ class Backend(Protocol):
     real: str  # the floating-point column type
     skip_locked: str  # appended to the claim sub-select (row locking where the database has it)
     commits_on_loop: bool  # a commit never waits on a disk flush or the network (see leadrelay/intake.py)
+    reads_on_loop: bool  # a read never waits on the network: cheap enough for the event loop
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:

@@ -1,4 +1,4 @@
-"""Storing what the collector judged: accepted events with their deliveries, and rejections.
+"""Storing what the collector judged: accepted events with their deliveries, and rejections; and the clicks `/c` saw.
 
 `write_intake` is what leadrelay/intake.py's group commit calls, once per group of requests.
 """
@@ -29,6 +29,7 @@ class Accepted:
     received_at: float
     body: str  # JSON: the event's arrival
     destinations: Sequence[str]
+    marks: str | None = None  # the codes of its marks (leadrelay.trust), comma-separated; None for none
 
 
 @dataclass
@@ -45,7 +46,17 @@ class Rejected:
     kept: bool = True
 
 
-Intake = Accepted | Rejected
+@dataclass(slots=True)
+class Click:
+    """A click id a visitor landed with, seen at `{prefix}/c`: what lets the visitor's events carry it (leadrelay.trust)."""
+
+    visitor_id: str
+    vendor: str
+    click_id: str
+    seen_at: float
+
+
+Intake = Accepted | Rejected | Click
 
 
 class _StoredBefore(Exception):
@@ -69,27 +80,32 @@ class IntakeWrites(Database):
         now = self.clock()
         events: list[Accepted] = []
         rejections: list[Rejected] = []
+        clicks: list[Click] = []
         first: set[str] = set()
         for item in items:
             if isinstance(item, Rejected):
                 rejections.append(item)
+            elif isinstance(item, Click):
+                clicks.append(item)
             elif item.id not in first:  # a repeat inside the group is a duplicate of its first
                 first.add(item.id)
                 events.append(item)
         try:
-            inserted = self._write_group(events, rejections, now, returning=False)
+            inserted = self._write_group(events, rejections, clicks, now, returning=False)
         except _StoredBefore:
-            inserted = self._write_group(events, rejections, now, returning=True)
+            inserted = self._write_group(events, rejections, clicks, now, returning=True)
         flags: list[bool] = []
         for item in items:
-            if isinstance(item, Rejected):
+            if not isinstance(item, Accepted):
                 flags.append(True)
             else:
                 flags.append(item.id in inserted)
                 inserted.discard(item.id)  # the first of several with one id takes the flag
         return flags
 
-    def _write_group(self, events: list[Accepted], rejections: list[Rejected], now: float, returning: bool) -> set[str]:
+    def _write_group(
+        self, events: list[Accepted], rejections: list[Rejected], clicks: list[Click], now: float, returning: bool
+    ) -> set[str]:
         """One transaction for a group; the ids of the events it inserted.
 
         Without `returning`, raises _StoredBefore (rolling back) when some event id was already stored.
@@ -98,8 +114,8 @@ class IntakeWrites(Database):
         with self._transaction():
             for chunk in chunks(events, 500):
                 cur = self._insert_many(
-                    "events (id, dialect, name, visitor_id, received_at, body)",
-                    [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body) for a in chunk],
+                    "events (id, dialect, name, visitor_id, received_at, body, marks)",
+                    [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body, a.marks) for a in chunk],
                     " ON CONFLICT (id) DO NOTHING RETURNING id" if returning else " ON CONFLICT (id) DO NOTHING",
                 )
                 if returning:
@@ -131,6 +147,9 @@ class IntakeWrites(Database):
                     chunk,
                     " ON CONFLICT (hour, source, shape) DO UPDATE SET count = rejection_tallies.count + excluded.count",
                 )
+            for chunk in chunks(clicks, 500):  # a click seen again keeps the time it was first seen
+                rows = [(c.visitor_id, c.click_id, c.vendor, c.seen_at) for c in chunk]
+                self._insert_many("clicks (visitor_id, click_id, vendor, seen_at)", rows, " ON CONFLICT DO NOTHING")
         return inserted
 
     def _insert_many(self, target: str, rows: Sequence[tuple[Any, ...]], suffix: str = "") -> Any:

@@ -17,6 +17,7 @@ class PostgresBackend:
     real = "DOUBLE PRECISION"
     skip_locked = " FOR UPDATE SKIP LOCKED"  # concurrent workers never block on each other's claims
     commits_on_loop = False  # a commit is a network round trip: the intake commits on its own thread
+    reads_on_loop = False  # a read is a network round trip too
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -5,10 +5,15 @@ from __future__ import annotations
 from leadrelay.store.backend import Backend
 from leadrelay.store.database import Database
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Upgrades from version N to N+1, applied in order on start. Version 1 is the first schema.
-UPGRADES: dict[int, list[str]] = {}
+UPGRADES: dict[int, list[str]] = {
+    1: ["ALTER TABLE events ADD COLUMN marks TEXT"],  # 2: the trust layer's marks; the clicks table is new
+}
+
+# Indexes on columns an upgrade adds: made after the upgrades, when every table has its columns.
+INDEXES = ["CREATE INDEX IF NOT EXISTS events_marked ON events (received_at) WHERE marks IS NOT NULL"]
 
 
 def ddl(backend: Backend) -> list[str]:
@@ -20,7 +25,8 @@ def ddl(backend: Backend) -> list[str]:
             name TEXT NOT NULL,
             visitor_id TEXT,
             received_at {real} NOT NULL,
-            body TEXT NOT NULL
+            body TEXT NOT NULL,
+            marks TEXT
         )""",
         f"""CREATE TABLE IF NOT EXISTS deliveries (
             id {backend.serial_pk},
@@ -65,6 +71,13 @@ def ddl(backend: Backend) -> list[str]:
             error TEXT,
             updated_at {real} NOT NULL
         )""",
+        f"""CREATE TABLE IF NOT EXISTS clicks (
+            visitor_id TEXT NOT NULL,
+            click_id TEXT NOT NULL,
+            vendor TEXT NOT NULL,
+            seen_at {real} NOT NULL,
+            PRIMARY KEY (visitor_id, click_id, vendor)
+        )""",
     ]
 
 
@@ -85,4 +98,6 @@ class Schema(Database):
                     self._run(statement)
                 version += 1
             self._run("UPDATE schema_version SET version = ?", (version,))
+            for statement in INDEXES:
+                self._run(statement)
         self.backend.start()

@@ -24,6 +24,7 @@ class SQLiteBackend:
     serial_pk = "INTEGER PRIMARY KEY"
     real = "REAL"
     skip_locked = ""  # SQLite has one writer at a time: the UPDATE itself is the lock
+    reads_on_loop = True  # in WAL mode a read waits for no writer, and never on the network
 
     def __init__(self, path: str, synchronous: str = "NORMAL", checkpoint_interval_s: float = 1.0) -> None:
         if path in ("", ":memory:"):

@@ -1,7 +1,8 @@
 """SqlStore, the store's one public face: each concern lives in its own module, and this class is all of them.
 
     schema.py    the tables and their upgrades (`setup`)
-    intake.py    accepted events with their deliveries, rejections (`write_intake`)
+    intake.py    accepted events with their deliveries, rejections, clicks seen (`write_intake`)
+    clicks.py    which clicks a visitor landed with (`seen_clicks`)
     outbox.py    claim, finish_many, release, replay: a delivery's life
     health.py    what the workers last learned of each destination
     views.py     read-only listings and counts for the operator
@@ -13,6 +14,7 @@ SQLite and PostgreSQL share the schema and every query; a `Backend` (backend.py)
 
 from __future__ import annotations
 
+from leadrelay.store.clicks import Clicks
 from leadrelay.store.health import Health
 from leadrelay.store.intake import IntakeWrites
 from leadrelay.store.outbox import Outbox
@@ -21,5 +23,5 @@ from leadrelay.store.schema import Schema
 from leadrelay.store.views import Views
 
 
-class SqlStore(Schema, IntakeWrites, Outbox, Health, Views, Retention):
+class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, Retention):
     """The one store implementation; `backend` decides which database it speaks to."""

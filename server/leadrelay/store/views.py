@@ -33,10 +33,28 @@ class Views(Database):
         self._end_read()
         return load_stored(row["body"]) if row else None
 
-    def list_events(self, limit: int = 100) -> list[LeadEvent]:
-        rows = self._run("SELECT body FROM events ORDER BY received_at DESC LIMIT ?", (limit,)).fetchall()
+    def list_events(self, limit: int = 100, mark: str | None = None, marked: bool = False) -> list[LeadEvent]:
+        """The newest events; only those with the mark `mark`, or with any mark when `marked`."""
+        condition, params = "", ()
+        if mark is not None:
+            pattern = "%," + mark.replace("!", "!!").replace("_", "!_").replace("%", "!%") + ",%"
+            condition, params = " WHERE marks IS NOT NULL AND ',' || marks || ',' LIKE ? ESCAPE '!'", (pattern,)
+        elif marked:
+            condition = " WHERE marks IS NOT NULL"
+        query = f"SELECT body FROM events{condition} ORDER BY received_at DESC LIMIT ?"
+        rows = self._run(query, (*params, limit)).fetchall()
         self._end_read()
         return [load_stored(r["body"]) for r in rows]
+
+    def count_marks(self) -> dict[str, int]:
+        """{mark code: how many events have it}."""
+        rows = self._run("SELECT marks, COUNT(*) AS n FROM events WHERE marks IS NOT NULL GROUP BY marks").fetchall()
+        self._end_read()
+        counts: dict[str, int] = {}
+        for row in rows:
+            for code in row["marks"].split(","):
+                counts[code] = counts.get(code, 0) + int(row["n"])
+        return counts
 
     def list_rejections(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._run(
@@ -65,7 +83,7 @@ class Views(Database):
         return [{"hour": r["hour"], "source": r["source"], "shape": r["shape"], "count": int(r["count"])} for r in rows]
 
     def count(self, table: str) -> int:
-        if table not in ("events", "deliveries", "rejections"):
+        if table not in ("events", "deliveries", "rejections", "clicks"):
             raise ValueError(table)
         row = self._run(f"SELECT COUNT(*) AS n FROM {table}").fetchone()
         self._end_read()
