@@ -15,7 +15,6 @@ holding one of the site's server keys may send it (leadrelay.trust).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +90,3 @@ def destination_states(settings: Any) -> dict[str, str]:
         out[name] = "on" if missing is None else f"off: {missing}"
     return out
 
-
-def click_ids_in(values: Mapping[str, str | None]) -> dict[str, str]:
-    """The click ids among `values` (vendor name -> id or None): the non-empty ones of click-id vendors."""
-    return {vendor: value for vendor in CLICK_IDS if (value := values.get(vendor))}

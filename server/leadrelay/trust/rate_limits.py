@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("leadrelay.trust")
 
-ONE_HOUR = parse("1/hour")
-
-
 def parse_limit(value: str) -> RateLimitItem:
     """'600/minute', '10 per second', ...: raises ValueError naming the format."""
     try:
