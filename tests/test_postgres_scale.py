@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,11 +22,13 @@ import httpx
 import psycopg
 import pytest
 
-from leadrelay.store import open_store
+from leadrelay.config import ConfigError, load_settings
+from leadrelay.store import open_store, store_of
 from leadrelay.store.postgres import SCHEMA_LOCK
 from leadrelay.store.schema import SCHEMA_VERSION
 from leadrelay.worker import PREFETCH
 from tests.fakes import DUB_KEY, FAKE_PACE, FakeDub
+from tests.support.arrivals import accepted
 from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.live import LiveServer, free_port
 from tests.support.load import Load, envelope
@@ -95,6 +99,48 @@ def test_set_ups_in_other_schemas_do_not_wait_for_each_other(database: str) -> N
         thread.join(timeout=WAIT_S)
         assert done.is_set()  # ... and goes on once it is released
         waiting.close()
+
+
+def test_a_process_holds_no_more_connections_than_its_pool_whatever_its_threads(database: str) -> None:
+    name = f"leadrelay-pool-{uuid.uuid4().hex[:8]}"
+    url = f"{database}&application_name={name}"
+    settings = load_settings(database_url=url, database_pool_min_size=1, database_pool_max_size=2)
+    store = store_of(settings)
+    store.setup()
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def connections() -> None:
+        with psycopg.connect(database, autocommit=True) as conn:
+            while not stop.is_set():
+                row = conn.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s", (name,)).fetchone()
+                seen.append(int(row[0]))  # type: ignore[index]
+                time.sleep(0.005)
+
+    def calls(n: int) -> None:
+        for i in range(20):
+            store.write_intake([accepted(envelope(1000 * n + i), ["dub"])])
+            store.delivery_counts()
+
+    watcher = threading.Thread(target=connections)
+    watcher.start()
+    threads = [threading.Thread(target=calls, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    watcher.join()
+    assert store.count("events") == 12 * 20  # every thread's every call went through, two connections between them
+    assert 1 <= max(seen) <= 2
+    store.close()
+    assert wait_until(lambda: one(database, "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s", (name,)) == 0, "the pool to close")
+
+
+def test_the_pool_cannot_be_smaller_than_its_minimum() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(database_pool_min_size=4, database_pool_max_size=2)
+    assert "database_pool_max_size" in str(caught.value.problems[0])
 
 
 def test_two_instances_start_at_once_on_an_empty_database(database: str, tmp_path: Path) -> None:
