@@ -40,7 +40,6 @@ import tempfile
 import textwrap
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -192,18 +191,11 @@ def fresh_database(kind: str, tmpdir: Path, postgres_url: str | None) -> Iterato
             stale.unlink()
         yield f"sqlite:///{tmpdir / 'bench.db'}", tmpdir / "bench.db"
     else:
-        import psycopg
+        sys.path.insert(0, str(ROOT))
+        from tests.support.postgres import postgres_schema_url
 
-        assert postgres_url is not None
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        sep = "&" if "?" in postgres_url else "?"
-        try:
-            yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}", None
-        finally:
-            with psycopg.connect(postgres_url, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        with postgres_schema_url(postgres_url, prefix="bench") as url:
+            yield url, None
 
 
 def measure(kind: str, env: dict[str, str], tmpdir: Path, script: Path, args: argparse.Namespace) -> dict[str, float]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -42,7 +41,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,6 +53,7 @@ from leadrelay.event import LeadEvent  # noqa: E402
 from leadrelay.store import SqlStore, open_store  # noqa: E402
 from leadrelay.worker import Worker, new_client  # noqa: E402
 from tests.support.arrivals import accepted, request_seen  # noqa: E402 - the rows the collector writes
+from tests.support.postgres import postgres_schema_url  # noqa: E402
 
 KEY = "dub_bench_key"
 
@@ -94,22 +94,6 @@ def postgres_cpu() -> float:
             except OSError:
                 continue
     return total
-
-
-@contextlib.contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped on exit."""
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def pending(store: SqlStore) -> int:
@@ -316,7 +300,7 @@ async def main() -> None:
             by_count: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
             for round_ in range(1, args.rounds + 1):
                 for n in counts:
-                    with postgres_schema(args.database_url) as url:
+                    with postgres_schema_url(args.database_url, prefix="bench") as url:
                         r = await asyncio.to_thread(worker_processes, base, url, n, args.events, args.concurrency, fake.pid)
                     by_count[n].append(r)
                     print(
