@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from leadrelay.config import ConfigError, load_settings
+from leadrelay.config import load_settings
 from leadrelay.store import open_store, store_of
 from leadrelay.store.postgres import SCHEMA_LOCK
 from leadrelay.store.schema import SCHEMA_VERSION
@@ -135,12 +135,6 @@ def test_a_process_holds_no_more_connections_than_its_pool_whatever_its_threads(
     assert 1 <= max(seen) <= 2
     store.close()
     assert wait_until(lambda: one(database, "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s", (name,)) == 0, "the pool to close")
-
-
-def test_the_pool_cannot_be_smaller_than_its_minimum() -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(database_pool_min_size=4, database_pool_max_size=2)
-    assert "database_pool_max_size" in str(caught.value.problems[0])
 
 
 def test_two_instances_start_at_once_on_an_empty_database(database: str, tmp_path: Path) -> None:
