@@ -11,7 +11,16 @@ uvicorn process. The same N events are sent twice with the same HTTP client
 Then a backlog of --backlog events drains through the worker while its RSS is
 printed at intervals (memory must stay flat).
 
+With `--database-url postgresql://...`, --events deliveries are then drained from a
+PostgreSQL outbox (a schema of its own, dropped afterwards) by 1, 2 and 4 `leadrelay
+worker` processes together (`--processes 1,2,4`), each as an operator runs it: the
+outbox is filled first, due later, and made due at once when every worker is up.
+Prints deliveries/s for each count, and the CPU time each side used per delivery
+(the workers, the fake, and every PostgreSQL process on the machine), which says
+what the machine ran out of.
+
     .venv/bin/python bench/deliver.py [--events 5000] [--rounds 3] [--backlog 100000] [--concurrency 8]
+                                      [--database-url postgresql://user@host/db] [--processes 1,2,4]
 
 Prints deliveries/s for both, the ratio worker/plain (target >= 0.8), and RSS over the drain.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +53,7 @@ from leadrelay.event import LeadEvent  # noqa: E402
 from leadrelay.store import SqlStore, open_store  # noqa: E402
 from leadrelay.worker import Worker, new_client  # noqa: E402
 from tests.support.arrivals import accepted, request_seen  # noqa: E402 - the rows the collector writes
+from tests.support.postgres import postgres_schema_url  # noqa: E402
 
 KEY = "dub_bench_key"
 
@@ -60,6 +71,90 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc); 0 for one that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """CPU time of every process named postgres on this machine (the server the workers share, and whatever
+    else uses it: on a shared machine, indicative only)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def pending(store: SqlStore) -> int:
+    return sum(row.get("pending", 0) for row in store.delivery_counts().values())
+
+
+def worker_processes(base: str, url: str, count: int, events: int, concurrency: int, fake_pid: int) -> dict[str, float]:
+    """`count` `leadrelay worker` processes drain `events` Dub deliveries from a fresh outbox at `url`:
+    deliveries/s, and CPU seconds per delivery of the workers, the fake and PostgreSQL."""
+    store = open_store(url)
+    store.setup()
+    fill(store, events)
+    later = time.time() + 3600
+    with store._transaction():  # due in an hour: nothing is sent while the workers start
+        store._run("UPDATE deliveries SET next_attempt_at = ?", (later,))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
+    env.update(
+        LEADRELAY_DATABASE_URL=url,
+        LEADRELAY_DUB_API_KEY=KEY,
+        LEADRELAY_DUB_BASE_URL=base,
+        LEADRELAY_DUB_RATE_PER_MINUTE="0",  # not paced: this measures the workers themselves
+        LEADRELAY_DELIVERY_CONCURRENCY=str(concurrency),
+        LEADRELAY_DELIVERY_POLL_S="0.05",
+    )
+    with tempfile.TemporaryDirectory(prefix="leadrelay-workers-") as logs:
+        procs = []
+        for n in range(count):
+            log = Path(logs) / f"worker{n}.log"
+            with open(log, "wb") as out:
+                procs.append((subprocess.Popen([sys.executable, "-m", "leadrelay", "worker", "--log-level", "warning"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT), log))
+        try:
+            for proc, log in procs:
+                while "leadrelay worker " not in log.read_text():
+                    if proc.poll() is not None:
+                        raise SystemExit(f"a worker exited: {log.read_text()[-2000:]}")
+                    time.sleep(0.05)
+            time.sleep(1.0)  # each has started its lanes and polls
+            cpu_before = [cpu_seconds(proc.pid) for proc, _ in procs], cpu_seconds(fake_pid), postgres_cpu()
+            start = time.perf_counter()
+            with store._transaction():
+                store._run("UPDATE deliveries SET next_attempt_at = ?", (time.time(),))
+            while pending(store):
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - start
+            workers_cpu = sum(cpu_seconds(proc.pid) - before for (proc, _), before in zip(procs, cpu_before[0]))
+            fake_cpu, pg_cpu = cpu_seconds(fake_pid) - cpu_before[1], postgres_cpu() - cpu_before[2]
+        finally:
+            for proc, _ in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc, _ in procs:
+                proc.wait(timeout=30)
+    counts = store.delivery_counts().get("dub", {})
+    store.close()
+    if counts.get("delivered", 0) != events:
+        raise SystemExit(f"not every delivery was delivered: {counts}")
+    return {
+        "rate": events / elapsed,
+        "workers_us": workers_cpu / events * 1e6,
+        "fake_us": fake_cpu / events * 1e6,
+        "postgres_us": pg_cpu / events * 1e6,
+    }
 
 
 def rss_mb() -> float:
@@ -147,7 +242,10 @@ async def main() -> None:
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", metavar="URL", help="also drain a PostgreSQL outbox with worker processes")
+    parser.add_argument("--processes", default="1,2,4", help="how many worker processes, each count in turn (default: 1,2,4)")
     args = parser.parse_args()
+    counts = [int(n) for n in args.processes.split(",")]
 
     port = free_port()
     fake = subprocess.Popen([sys.executable, "-c", FAKE, str(port), KEY], cwd=ROOT)
@@ -196,10 +294,31 @@ async def main() -> None:
             print(f"backlog    : {rate:8.0f} deliveries/s; RSS after: {rss_mb():.1f} MB")
         await client.aclose()
         store.close()
+
+        if args.database_url:
+            print(f"PostgreSQL outbox, {args.events} deliveries, `leadrelay worker` processes of concurrency {args.concurrency}:")
+            by_count: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+            for round_ in range(1, args.rounds + 1):
+                for n in counts:
+                    with postgres_schema_url(args.database_url, prefix="bench") as url:
+                        r = await asyncio.to_thread(worker_processes, base, url, n, args.events, args.concurrency, fake.pid)
+                    by_count[n].append(r)
+                    print(
+                        f"  round {round_}: {n} worker(s) {r['rate']:6.0f} deliveries/s   CPU per delivery: workers {r['workers_us']:4.0f} µs, "
+                        f"fake {r['fake_us']:4.0f} µs, postgres {r['postgres_us']:4.0f} µs   (load {load()})"
+                    )
+            for n in counts:
+                rate = statistics.median(r["rate"] for r in by_count[n])
+                print(f"{n} worker process(es): {rate:8.0f} deliveries/s (median of {args.rounds})")
     finally:
         fake.terminate()
         fake.wait()
         tmp.cleanup()
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 minutes): figures measured under load are indicative only."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

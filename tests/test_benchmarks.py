@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.postgres import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +32,18 @@ def test_a_benchmark_runs_to_its_figures(script: str, args: list[str], last_line
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1].startswith(last_line_starts), done.stdout[-2000:]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="LEADRELAY_TEST_POSTGRES_URL is not set")
+@pytest.mark.parametrize(
+    ("script", "args", "last_line_starts"),
+    [
+        ("deliver.py", ["--events", "64", "--rounds", "1", "--backlog", "0", "--processes", "1,2"], "2 worker process(es)"),
+        ("collect.py", ["--seconds", "1", "--warmup", "1", "--rounds", "1", "--connections", "4"], "postgresql: ratio"),
+    ],
+)
+def test_a_benchmark_runs_on_postgresql(script: str, args: list[str], last_line_starts: str) -> None:
+    if script == "collect.py" and not shutil.which("wrk"):
+        pytest.skip("bench/collect.py needs wrk (apt-get install wrk)")
+    test_a_benchmark_runs_to_its_figures(script, [*args, "--database-url", str(POSTGRES_URL)], last_line_starts)

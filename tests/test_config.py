@@ -316,3 +316,8 @@ def test_forwarded_allow_ips_are_addresses_networks_or_a_star(make_settings: Any
 def test_forwarded_allow_ips_refuse_what_uvicorn_would_silently_never_match(make_settings: Any, value: str) -> None:
     with pytest.raises(ConfigError, match="forwarded_allow_ips.*is not an IP address or network"):
         load_settings(forwarded_allow_ips=[value])
+
+
+def test_the_database_pool_cannot_be_smaller_than_its_minimum() -> None:
+    with pytest.raises(ConfigError, match=r"database_pool_max_size.*must be at least database_pool_min_size \(4\)"):
+        load_settings(database_pool_min_size=4, database_pool_max_size=2)

@@ -30,7 +30,7 @@ from leadrelay.maintenance import Maintenance
 from leadrelay.routing import Router
 from leadrelay.sites import cross_site
 from leadrelay.snippet import Snippet
-from leadrelay.store import Click, SqlStore, open_store
+from leadrelay.store import Click, SqlStore, store_of
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.trust.standing import Trust
 from leadrelay.vendors import CLICK_IDS, destination_states
@@ -44,7 +44,7 @@ class Service:
 
     def __init__(self, settings: Settings, store: SqlStore | None = None) -> None:
         self.settings = settings
-        self.store = store or open_store(settings.database_url)
+        self.store = store or store_of(settings)
         self.intake = GroupCommitter(self.store)
         self.identity = Identity(settings)
         self.router = Router(settings)

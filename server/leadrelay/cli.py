@@ -226,9 +226,9 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def _store(settings: Settings) -> SqlStore:
-    from leadrelay.store import open_store
+    from leadrelay.store import store_of
 
-    store = open_store(settings.database_url)
+    store = store_of(settings)
     store.setup()
     return store
 

@@ -160,6 +160,9 @@ class ServiceSettings(BaseSettings):
     # Service
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///leadrelay.db"
+    database_pool_min_size: int = Field(default=1, ge=0, le=1000)
+    database_pool_max_size: int = Field(default=8, ge=1, le=1000)
+    database_pool_timeout_s: float = Field(default=10.0, gt=0)
     secret_key: SecretStr | None = None
     allowed_origins: Annotated[list[Annotated[str, AfterValidator(_origin)]], NoDecode] = Field(default_factory=list)
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [ANY_HOST], min_length=1)
@@ -330,6 +333,14 @@ class ServiceSettings(BaseSettings):
         timeout = info.data.get("delivery_timeout_s")
         if timeout is not None and value <= timeout:
             raise ValueError("must be longer than delivery_timeout_s (a claim must outlive its request)")
+        return value
+
+    @field_validator("database_pool_max_size")
+    @classmethod
+    def _pool_holds_its_minimum(cls, value: int, info: ValidationInfo) -> int:
+        least = info.data.get("database_pool_min_size")
+        if least is not None and value < least:
+            raise ValueError(f"must be at least database_pool_min_size ({least})")
         return value
 
     @property

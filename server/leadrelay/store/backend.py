@@ -15,6 +15,9 @@ class Backend(Protocol):
     skip_locked: str  # appended to the claim sub-select (row locking where the database has it)
     commits_on_loop: bool  # a commit never waits on a disk flush or the network (see leadrelay/intake.py)
     reads_on_loop: bool  # a read never waits on the network: cheap enough for the event loop
+    schema_lock: str | None  # taken first in the schema's set-up, so that processes starting at once set it up in turn
+    group_in_one_statement: bool  # an intake group can be one statement of data-modifying WITH clauses (`run_alone`)
+    pooled: bool  # connections come from a pool, one per transaction (borrow, give_back); else one per thread (connect)
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:
@@ -29,13 +32,27 @@ class Backend(Protocol):
     def connect(self) -> Any:
         """A new connection whose rows are read by column name (`row["id"]`)."""
 
+    def borrow(self) -> Any:
+        """A pooled backend's connection for one transaction, as `connect` makes them."""
+
+    def give_back(self, conn: Any) -> None:
+        """Return a borrowed connection to the pool, its transaction ended."""
+
     def sql(self, query: str) -> str:
         """Adapt a query written with '?' placeholders to the driver's paramstyle."""
 
     def params(self, values: Sequence[Any]) -> Sequence[Any]:
         """Adapt a query's parameters to what the database can store (PostgreSQL text cannot hold NUL)."""
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], suffix: str) -> tuple[str, Sequence[Any]]:
+        """One INSERT statement (with '?' placeholders) for all `rows` of `columns`, and its parameters; `suffix`
+        follows it (ON CONFLICT ..., RETURNING ...)."""
+
+    def run_alone(self, conn: Any, query: str, params: Sequence[Any]) -> list[Any]:
+        """Run one statement on `conn` as its own transaction and return its rows (when `group_in_one_statement`)."""
+
     def start(self) -> None:
         """Start background maintenance, if the database needs any."""
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Stop background maintenance; a pooled backend closes its pool."""

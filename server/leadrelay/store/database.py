@@ -1,7 +1,10 @@
-"""What every part of the store stands on: one connection per thread, transactions, how long to wait for a lock.
+"""What every part of the store stands on: connections, transactions, how long to wait for a lock.
 
-Every store call is synchronous and one transaction, and safe from any thread:
-each thread gets its own connection.
+Every store call is synchronous and one transaction, and safe from any thread. On
+SQLite each thread keeps a connection of its own; on PostgreSQL a thread borrows one
+from the process's pool (leadrelay/store/postgres.py) for one transaction and gives it
+back at its end, so a process holds as many connections as it has transactions under
+way, not as many as it has threads.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class Database:
         self.backend = backend
         self.clock = clock
         self._local = threading.local()
-        self._all: list[Any] = []
+        self._all: list[Any] = []  # the threads' own connections (a backend without a pool)
         self._lock = threading.Lock()
 
     def is_failure(self, exc: BaseException) -> bool:
@@ -37,7 +40,8 @@ class Database:
         return isinstance(exc, (OSError, *self.backend.errors))
 
     def _conn(self) -> Any:
-        """This thread's connection, waiting for another writer's lock as long as `lock_wait` asks.
+        """This thread's connection (borrowed from the pool until its transaction ends, when the backend
+        has one), waiting for another writer's lock as long as `lock_wait` asks.
 
         The wait is set on the connection only when it changes: the event loop's
         calls all run inside lock_wait, so its connection is set once, not twice a commit.
@@ -45,10 +49,13 @@ class Database:
         local = self._local
         conn = getattr(local, "conn", None)
         if conn is None:
-            conn = self.backend.connect()
+            if self.backend.pooled:
+                conn = self.backend.borrow()
+            else:
+                conn = self.backend.connect()
+                with self._lock:
+                    self._all.append(conn)
             local.conn, local.conn_wait = conn, None
-            with self._lock:
-                self._all.append(conn)
         wait = getattr(local, "wait", None)
         if wait != local.conn_wait:
             self.backend.set_lock_wait(conn, wait)
@@ -56,17 +63,51 @@ class Database:
         return conn
 
     def _run(self, query: str, params: Sequence[Any] = ()) -> Any:
-        """Execute one statement written with '?' placeholders; the cursor."""
+        """Execute one statement written with '?' placeholders; the cursor.
+
+        A read outside a transaction that fails is rolled back here (and its connection given
+        back), so the next call on this thread starts clean."""
         cur = self._conn().cursor()
-        cur.execute(self.backend.sql(query), self.backend.params(params))
+        try:
+            cur.execute(self.backend.sql(query), self.backend.params(params))
+        except BaseException:
+            if not getattr(self._local, "in_tx", False):
+                self._end(commit=False)
+            raise
         return cur
 
+    def _run_alone(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        """One statement as its own transaction, and its rows: one round trip, no BEGIN or COMMIT sent
+        (only on a backend that can, `group_in_one_statement`)."""
+        conn = self._conn()
+        try:
+            return self.backend.run_alone(conn, self.backend.sql(query), self.backend.params(params))
+        finally:
+            self._end(commit=None)
+
     def _transaction(self) -> _Tx:
-        return _Tx(self._conn())
+        return _Tx(self)
 
     def _end_read(self) -> None:
         """End the implicit read transaction so readers never pin old snapshots."""
-        self._conn().commit()
+        self._end(commit=True)
+
+    def _end(self, commit: bool | None) -> None:
+        """End this thread's transaction (None: none is open); a borrowed connection goes back to the pool."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            return
+        try:
+            if commit:
+                conn.commit()
+            elif commit is False:
+                with contextlib.suppress(*self.backend.errors):  # a lost connection has nothing to roll back
+                    conn.rollback()
+        finally:
+            if self.backend.pooled:
+                local.conn = None
+                self.backend.give_back(conn)
 
     @contextlib.contextmanager
     def lock_wait(self, seconds: float) -> Iterator[None]:
@@ -102,17 +143,17 @@ class Database:
 class _Tx:
     """Commit on success, roll back on error."""
 
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def __enter__(self) -> _Tx:
+        self.db._conn()
+        self.db._local.in_tx = True
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.conn.commit()
-        else:
-            self.conn.rollback()
+        self.db._local.in_tx = False
+        self.db._end(commit=exc_type is None)
 
 
 def where(**conditions: str | None) -> tuple[str, tuple[Any, ...]]:

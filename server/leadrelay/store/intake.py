@@ -63,6 +63,21 @@ class _StoredBefore(Exception):
     """An event of the group was already stored: the group is written again, asking which."""
 
 
+EVENT_COLUMNS = ("id", "dialect", "name", "visitor_id", "received_at", "body", "marks")
+DELIVERY_COLUMNS = ("event_id", "destination", "next_attempt_at", "created_at", "updated_at")
+NEW_EVENTS_ONLY = " WHERE event_id IN (SELECT id FROM new_events)"  # in one statement: the deliveries of new events
+
+
+@dataclass
+class _Rows:
+    """One table's rows of a group, and what follows its INSERT (ON CONFLICT ...)."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    suffix: str = ""
+
+
 class IntakeWrites(Database):
     def write_intake(self, items: Sequence[Intake]) -> list[bool]:
         """Store a group of items in ONE transaction; per item, False means a duplicate event id.
@@ -74,6 +89,9 @@ class IntakeWrites(Database):
         ids it did insert: an id stored at the same moment by another process is
         simply a duplicate here. RETURNING is not the first choice because SQLite
         hands its rows out one step at a time, and the driver releases the GIL for each.
+        A backend that can write a group in one statement (PostgreSQL: every INSERT a
+        data-modifying WITH clause, as its own transaction) does so, with RETURNING:
+        one round trip per group, not BEGIN, a statement per table, and COMMIT.
         Inside `lock_wait`, raises StoreBusy (storing nothing) when another writer
         holds the lock longer.
         """
@@ -90,10 +108,14 @@ class IntakeWrites(Database):
             elif item.id not in first:  # a repeat inside the group is a duplicate of its first
                 first.add(item.id)
                 events.append(item)
-        try:
-            inserted = self._write_group(events, rejections, clicks, now, returning=False)
-        except _StoredBefore:
-            inserted = self._write_group(events, rejections, clicks, now, returning=True)
+        others = _other_rows(rejections, clicks)
+        if self.backend.group_in_one_statement:
+            inserted = self._write_at_once(events, others, now)
+        else:
+            try:
+                inserted = self._write_group(events, others, now, returning=False)
+            except _StoredBefore:
+                inserted = self._write_group(events, others, now, returning=True)
         flags: list[bool] = []
         for item in items:
             if not isinstance(item, Accepted):
@@ -103,9 +125,7 @@ class IntakeWrites(Database):
                 inserted.discard(item.id)  # the first of several with one id takes the flag
         return flags
 
-    def _write_group(
-        self, events: list[Accepted], rejections: list[Rejected], clicks: list[Click], now: float, returning: bool
-    ) -> set[str]:
+    def _write_group(self, events: list[Accepted], others: list[_Rows], now: float, returning: bool) -> set[str]:
         """One transaction for a group; the ids of the events it inserted.
 
         Without `returning`, raises _StoredBefore (rolling back) when some event id was already stored.
@@ -114,8 +134,9 @@ class IntakeWrites(Database):
         with self._transaction():
             for chunk in chunks(events, 500):
                 cur = self._insert_many(
-                    "events (id, dialect, name, visitor_id, received_at, body, marks)",
-                    [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body, a.marks) for a in chunk],
+                    "events",
+                    EVENT_COLUMNS,
+                    _event_rows(chunk),
                     " ON CONFLICT (id) DO NOTHING RETURNING id" if returning else " ON CONFLICT (id) DO NOTHING",
                 )
                 if returning:
@@ -124,36 +145,57 @@ class IntakeWrites(Database):
                     raise _StoredBefore
                 else:
                     inserted.update(a.id for a in chunk)
-            deliveries = [(a.id, d, now, now, now) for a in events if a.id in inserted for d in a.destinations]
-            for chunk in chunks(deliveries, 500):
-                self._insert_many("deliveries (event_id, destination, next_attempt_at, created_at, updated_at)", chunk)
-            kept = [r for r in rejections if r.kept]
-            for chunk in chunks(kept, 500):
-                self._insert_many(
-                    "rejections (event_id, dialect, received_at, errors, raw)",
-                    [
-                        (r.event_id, r.dialect, r.received_at, json.dumps([e.model_dump() for e in r.errors]), r.raw)
-                        for r in chunk
-                    ],
-                )
-            tallies: dict[tuple[float, str, str], int] = {}
-            for r in rejections:
-                if not r.kept:
-                    key = (r.received_at // 3600 * 3600, r.source or "-", r.shape)
-                    tallies[key] = tallies.get(key, 0) + 1
-            for chunk in chunks([(*key, n) for key, n in tallies.items()], 500):
-                self._insert_many(
-                    "rejection_tallies (hour, source, shape, count)",
-                    chunk,
-                    " ON CONFLICT (hour, source, shape) DO UPDATE SET count = rejection_tallies.count + excluded.count",
-                )
-            for chunk in chunks(clicks, 500):  # a click seen again keeps the time it was first seen
-                rows = [(c.visitor_id, c.click_id, c.vendor, c.seen_at) for c in chunk]
-                self._insert_many("clicks (visitor_id, click_id, vendor, seen_at)", rows, " ON CONFLICT DO NOTHING")
+            deliveries = _delivery_rows([a for a in events if a.id in inserted], now)
+            for part in [_Rows("deliveries", DELIVERY_COLUMNS, deliveries), *others]:
+                for chunk in chunks(part.rows, 500):
+                    self._insert_many(part.table, part.columns, chunk, part.suffix)
         return inserted
 
-    def _insert_many(self, target: str, rows: Sequence[tuple[Any, ...]], suffix: str = "") -> Any:
-        """One INSERT statement for all `rows` (all of the same width)."""
-        row = "(" + ", ".join("?" * len(rows[0])) + ")"
-        values = ", ".join([row] * len(rows))
-        return self._run(f"INSERT INTO {target} VALUES {values}{suffix}", [v for r in rows for v in r])
+    def _write_at_once(self, events: list[Accepted], others: list[_Rows], now: float) -> set[str]:
+        """The group as ONE statement, its own transaction; the ids of the events it inserted."""
+        query, params = self.backend.insert_rows("events", EVENT_COLUMNS, _event_rows(events), " ON CONFLICT (id) DO NOTHING RETURNING id")
+        clauses = [f"new_events AS ({query})"]
+        deliveries = _Rows("deliveries", DELIVERY_COLUMNS, _delivery_rows(events, now), NEW_EVENTS_ONLY)
+        for n, part in enumerate(p for p in [deliveries, *others] if p.rows):
+            part_query, part_params = self.backend.insert_rows(part.table, part.columns, part.rows, part.suffix)
+            clauses.append(f"w{n} AS ({part_query})")
+            params = [*params, *part_params]
+        rows = self._run_alone(f"WITH {', '.join(clauses)} SELECT id FROM new_events", params)
+        return {row["id"] for row in rows}
+
+    def _insert_many(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], suffix: str = "") -> Any:
+        """One INSERT statement for all `rows` (each a value per column), written as the backend writes it best."""
+        return self._run(*self.backend.insert_rows(table, columns, rows, suffix))
+
+
+def _event_rows(events: Sequence[Accepted]) -> list[tuple[Any, ...]]:
+    return [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body, a.marks) for a in events]
+
+
+def _delivery_rows(events: Sequence[Accepted], now: float) -> list[tuple[Any, ...]]:
+    return [(a.id, d, now, now, now) for a in events for d in a.destinations]
+
+
+def _other_rows(rejections: list[Rejected], clicks: list[Click]) -> list[_Rows]:
+    """A group's rows besides its events and deliveries: rejections kept, rejections counted, clicks."""
+    kept = [
+        (r.event_id, r.dialect, r.received_at, json.dumps([e.model_dump() for e in r.errors]), r.raw)
+        for r in rejections
+        if r.kept
+    ]
+    tallies: dict[tuple[float, str, str], int] = {}
+    for r in rejections:
+        if not r.kept:
+            key = (r.received_at // 3600 * 3600, r.source or "-", r.shape)
+            tallies[key] = tallies.get(key, 0) + 1
+    return [
+        _Rows("rejections", ("event_id", "dialect", "received_at", "errors", "raw"), kept),
+        _Rows(
+            "rejection_tallies",
+            ("hour", "source", "shape", "count"),
+            [(*key, n) for key, n in tallies.items()],
+            " ON CONFLICT (hour, source, shape) DO UPDATE SET count = rejection_tallies.count + excluded.count",
+        ),
+        # A click seen again keeps the time it was first seen.
+        _Rows("clicks", ("visitor_id", "click_id", "vendor", "seen_at"), [(c.visitor_id, c.click_id, c.vendor, c.seen_at) for c in clicks], " ON CONFLICT DO NOTHING"),
+    ]

@@ -83,8 +83,16 @@ def ddl(backend: Backend) -> list[str]:
 
 class Schema(Database):
     def setup(self) -> None:
-        """Create the schema or upgrade it to SCHEMA_VERSION, then start the backend's maintenance. Idempotent."""
+        """Create the schema or upgrade it to SCHEMA_VERSION, then start the backend's maintenance. Idempotent.
+
+        Safe when several processes start at once on one database: each takes the backend's
+        schema lock first (on PostgreSQL an advisory lock, keyed by the schema the tables go in),
+        so one sets up or upgrades while the others wait, then find the work done. Without it,
+        two CREATE TABLE IF NOT EXISTS at once can both pass the check and one then fails.
+        """
         with self._transaction():
+            if self.backend.schema_lock is not None:
+                self._run(self.backend.schema_lock)
             for statement in ddl(self.backend):
                 self._run(statement)
             row = self._run("SELECT version FROM schema_version").fetchone()

@@ -25,6 +25,9 @@ class SQLiteBackend:
     real = "REAL"
     skip_locked = ""  # SQLite has one writer at a time: the UPDATE itself is the lock
     reads_on_loop = True  # in WAL mode a read waits for no writer, and never on the network
+    pooled = False  # a connection per thread: opening one costs nothing and holds nothing on a server
+    group_in_one_statement = False  # no data-modifying WITH: a group is a transaction of a few statements
+    schema_lock = None  # the set-up's first CREATE takes SQLite's write lock: set-ups already run one at a time
 
     def __init__(self, path: str, synchronous: str = "NORMAL", checkpoint_interval_s: float = 1.0) -> None:
         if path in ("", ":memory:"):
@@ -53,6 +56,15 @@ class SQLiteBackend:
         conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
+    def borrow(self) -> sqlite3.Connection:
+        raise NotImplementedError("SQLite connections are per thread (connect)")
+
+    def give_back(self, conn: sqlite3.Connection) -> None:
+        raise NotImplementedError("SQLite connections are per thread (connect)")
+
+    def run_alone(self, conn: sqlite3.Connection, query: str, params: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError("SQLite writes a group as a transaction of several statements")
+
     def set_lock_wait(self, conn: sqlite3.Connection, seconds: float | None) -> None:
         conn.execute(f"PRAGMA busy_timeout = {int((LOCK_WAIT_S if seconds is None else seconds) * 1000)}")
 
@@ -67,6 +79,12 @@ class SQLiteBackend:
 
     def params(self, values: Sequence[Any]) -> Sequence[Any]:
         return values
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], suffix: str) -> tuple[str, Sequence[Any]]:
+        """One INSERT with a VALUES list of `rows`: SQLite parses it in C, and binds each value in C."""
+        row = "(" + ", ".join("?" * len(columns)) + ")"
+        values = ", ".join([row] * len(rows))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{suffix}", [v for r in rows for v in r]
 
     def start(self) -> None:
         """Start the background checkpointer (idempotent)."""
