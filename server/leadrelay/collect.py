@@ -211,11 +211,13 @@ class Collector:
         self, document: Any, events: list[Any], body: bytes, caller: Caller, door: Door, standing: Standing
     ) -> Judged:
         """Every event's verdict and what to store for it, as `standing` lets the events claim."""
+        ip = self.identity.client_ip(caller)
+        visitor = door.visitor_context  # else the address and user agent are a backend's, not the visitor's
         seen = Seen(
             visitor_id=door.visitor.id,
             received_at=time.time(),
-            ip=self.identity.client_ip(caller),
-            user_agent=caller.header(b"user-agent"),
+            ip=ip if visitor else None,
+            user_agent=caller.header(b"user-agent") if visitor else None,
             click_ids=door.click_cookies,
             verified_clicks=standing.verified_clicks,
         )
@@ -225,6 +227,7 @@ class Collector:
         checked = self.fast.takes(document, body, surrogates)
         facts = RequestFacts(
             seen=seen,
+            source=ip,
             seen_json=seen.as_json(),
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
             # (The fast path's schemas bound nesting themselves.)
@@ -266,19 +269,19 @@ class Collector:
             broken = list(lone_surrogates(raw))
             if broken:
                 errors = [FieldError(path=path, message=UNICODE_MESSAGE, rule="unicode") for path in broken]
-                return self._reject(raw_id, raw, errors, facts.seen)
+                return self._reject(raw_id, raw, errors, facts)
         try:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
-            return self._reject(raw_id, raw, errors_from_validation(exc), facts.seen)
+            return self._reject(raw_id, raw, errors_from_validation(exc), facts)
         if facts.may_nest_deeply and nesting_depth(envelope.payload) > MAX_DEPTH:
             error = FieldError(path="payload", message=f"nested deeper than {MAX_DEPTH} levels", rule="max_depth")
-            return self._reject(envelope.id, raw, [error], facts.seen)
+            return self._reject(envelope.id, raw, [error], facts)
         dialect = self.dialects[envelope.dialect]
         try:
             event = dialect.parse(envelope)
         except DialectError as exc:
-            return self._reject(envelope.id, raw, exc.errors, facts.seen)
+            return self._reject(envelope.id, raw, exc.errors, facts)
         return self._accept(dialect, event.name, event, raw, facts)
 
     def _accept(
@@ -306,7 +309,7 @@ class Collector:
             result["event"] = answer
         return result, item
 
-    def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], seen: Seen) -> tuple[Result, Intake]:
+    def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], facts: RequestFacts) -> tuple[Result, Intake]:
         dialect = raw.get("dialect") if isinstance(raw, dict) and isinstance(raw.get("dialect"), str) else None
         # Neither answered nor stored when not Unicode; the raw text keeps such a character as its escape.
         event_id = None if event_id is not None and SURROGATE.search(event_id) else event_id
@@ -318,7 +321,7 @@ class Collector:
             errors.append(FieldError(path="(root)", message=f"and {more} more errors", rule="too_many_errors"))
         known = dialect if dialect in self.dialects else "-"  # the shape is a key: never attacker-sized
         shape = f"{known}: " + ", ".join(sorted({e.rule for e in errors}))
-        item = Rejected(event_id, dialect, errors, text, seen.received_at, source=seen.ip, shape=shape)
+        item = Rejected(event_id, dialect, errors, text, facts.seen.received_at, source=facts.source, shape=shape)
         result: Result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
 
@@ -328,6 +331,7 @@ class RequestFacts:
     """What the request says about the visitor, read once for all the events of a batch."""
 
     seen: Seen
+    source: str | None  # the client's address, which the rejection budget counts by
     seen_json: dict[str, Any]  # seen.as_json(), for every accepted event's row
     may_nest_deeply: bool
     may_hold_surrogates: bool

@@ -138,7 +138,7 @@ class VendorDoor:
         self.check_query(call)
         body = await read_body(caller, call.request.receive, self.settings.max_body_bytes)
         collector = self.service.collector
-        door = Door(self.service.identity.visitor(caller), server_key=True, click_cookies={})
+        door = Door(self.service.identity.visitor(caller), server_key=True, click_cookies={}, visitor_context=False)
 
         def parse(raw: bytes) -> tuple[Any, list[Any]]:
             call.envelope = self.envelope(json_object(raw), call)
