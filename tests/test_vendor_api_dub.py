@@ -290,3 +290,25 @@ def test_the_answer_arrives_only_after_the_commit(relay: Relay) -> None:
     events = relay.store.list_events(5)
     assert [e.customer.external_id for e in events] == [who]
     assert events[0].dialect == "dub" and events[0].click_ids == {"dub": "clk_commit"}
+
+
+def test_the_header_limits_of_the_collect_endpoint_apply(start_relay: Any) -> None:
+    relay = start_relay(max_header_bytes=4096)
+    body = {"clickId": "c", "eventName": "Sign up", "customerExternalId": "x"}
+    response = httpx.post(relay.url + LEAD_PATH, json=body, headers={**SERVER, "X-Padding": "p" * 5000})
+    assert response.status_code == 431
+    assert relay.store.count("events") == 0
+
+
+async def test_a_lead_from_the_sdk_fans_out_to_the_other_destinations_as_routing_says(start_relay: Any) -> None:
+    relay = start_relay(reshape_events={"Sign up": "lead_created"})
+    who = customer()
+    with sdk(relay) as client:
+        client.track.lead(request={"click_id": "clk_fan", "event_name": "Sign up", "customer_external_id": who, "customer_email": "f@example.com"})
+    await wait_for(lambda: settled(relay.store) and relay.store.count("deliveries") == 2, what="both deliveries")
+    assert [body["customerExternalId"] for body in relay.vendors.dub.recorded] == [who]
+    sent = relay.vendors.reshape.accepted
+    assert len(sent) == 1
+    assert sent[0]["event"]["name"] == "lead_created"
+    assert sent[0]["user"] == {"id": who, "email": ["f@example.com"]}
+    assert sent[0]["cookies"] == {"dub_id": "clk_fan"}

@@ -42,7 +42,7 @@ POLL_FIRST_S = 0.02
 POLL_MAX_S = 0.25
 
 
-class Rejected(Refused):
+class InvalidBody(Refused):
     """The call breaks the vendor's rules: `errors` are the dialect's field errors (as in /lr/e's results)."""
 
     def __init__(self, status: int, code: str, errors: list[dict[str, str]]) -> None:
@@ -147,7 +147,7 @@ class VendorDoor:
         results, items = await collector.judge(body, caller, door, parse)
         result = (await collector.commit(results, items))[0]
         if result["status"] == "rejected":
-            raise Rejected(self.invalid_status, self.invalid_code, result.get("errors", []))
+            raise InvalidBody(self.invalid_status, self.invalid_code, result.get("errors", []))
         return await self.answer(call, result)
 
     def server_key_of(self, caller: Caller, header: bytes, wanted: str) -> None:

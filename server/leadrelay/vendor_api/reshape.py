@@ -21,7 +21,7 @@ from starlette.responses import Response
 from leadrelay.caller import Caller
 from leadrelay.errors import BadRequest, NotFound, Refused
 from leadrelay.protocol import Result
-from leadrelay.vendor_api.door import Call, Rejected, VendorDoor, derived_id, json_answer, random_id, with_refusal_headers
+from leadrelay.vendor_api.door import Call, InvalidBody, VendorDoor, derived_id, json_answer, random_id, with_refusal_headers
 
 if TYPE_CHECKING:
     from leadrelay.app import Service
@@ -65,7 +65,7 @@ class ReshapeEvent(VendorDoor):
 
     def refused(self, refusal: Refused) -> Response:
         body: dict[str, Any] = {"status": "error", "code": refusal.code, "message": refusal.message}
-        if isinstance(refusal, Rejected):
+        if isinstance(refusal, InvalidBody):
             body["errors"] = refusal.errors
         return with_refusal_headers(json_answer(body, refusal.status), refusal)
 
