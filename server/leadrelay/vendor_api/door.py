@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,8 +32,6 @@ from leadrelay.trust.standing import Door
 
 if TYPE_CHECKING:
     from leadrelay.app import Service
-
-log = logging.getLogger("leadrelay.vendor_api")
 
 SETTLED = ("delivered", "deduplicated", "dead")
 """A delivery in one of these states has the vendor's last word."""
@@ -166,7 +163,12 @@ class VendorDoor:
         deadline = time.monotonic() + self.settings.wait_mode_timeout_s
         pause = POLL_FIRST_S
         while True:
-            rows = await run_in_threadpool(store.list_deliveries, None, destination, event_id, 1)
+            try:
+                rows = await run_in_threadpool(store.list_deliveries, None, destination, event_id, 1)
+            except Exception as exc:
+                if not store.is_failure(exc):
+                    raise
+                return None  # the lead is stored: unable to read how it went, the caller hears what is known
             if not rows:
                 return None
             if rows[0].state in SETTLED:
