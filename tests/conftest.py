@@ -16,7 +16,7 @@ from tests.support.live import LiveServer
 
 # Fixtures that live next to the helpers they go with, shared with every test module from here:
 # the fake vendors and a delivery store; the store's fake clock; the snippet's test site.
-pytest_plugins = ["tests.fakes.helpers", "tests.support.clock", "tests.browser.snippet_site"]
+pytest_plugins = ["tests.fakes.helpers", "tests.support.clock", "tests.browser.snippet_site", "tests.support.relay"]
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 

@@ -16,7 +16,7 @@ PRINTED = (
     '"job_title":null,"birth_date":null,"gender":null,"custom":{"plan":"pro"}},"click_ids":{"dub":"c1"},'
     '"visitor_id":"v1","context":{"url":"https://example.com/","referrer":null,"landing_url":null,"page_type":null,'
     '"environment":null,"data_source":null,"user_agent":null,"ip":null},"consent":{"analytics":null,'
-    '"personalization":null,"marketing":true},"cookies":{},"properties":{},"mode":null,"quantity":null,'
+    '"personalization":null,"marketing":true,"id":null},"cookies":{},"properties":{},"mode":null,"quantity":null,'
     '"raw":{"leadId":"lead-1"},"received_at":1700000000.5,"marks":[]}'
 )
 

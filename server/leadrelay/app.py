@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leadrelay.caller import Caller
+from leadrelay.caller import Caller, route_path
 from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
 from leadrelay.demo import demo_page, demo_script
@@ -33,6 +33,7 @@ from leadrelay.snippet import Snippet
 from leadrelay.store import Click, SqlStore, store_of
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.trust.standing import Trust
+from leadrelay.vendor_api import VendorApis
 from leadrelay.vendors import CLICK_IDS, destination_states
 from leadrelay.worker import Worker
 
@@ -53,6 +54,7 @@ class Service:
         self.trust = Trust(settings, self.store)
         self.collector = Collector(settings, self.intake, self.router, self.identity, self.rate_limits, self.trust)
         self.maintenance = Maintenance(settings, self.store)
+        self.vendor_apis = VendorApis(self)
         self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
@@ -152,6 +154,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
         Route(f"{prefix}/s.js", service.snippet.stable, methods=["GET", "HEAD"]),
         Route(f"{prefix}/s.{{digest:str}}.js", service.snippet.hashed, methods=["GET", "HEAD"]),
         Route("/healthz", service.health, methods=["GET"]),
+        *service.vendor_apis.routes(),
     ]
     if settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
@@ -176,7 +179,9 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
 def request_middleware(settings: Settings, service: Service) -> list[Middleware]:
     """Every request-level check, in order: the one list that wraps both the routes and the collect endpoint."""
     # The Host header first: a name the service does not answer for, or one that is not a name, goes no further.
-    middleware: list[Middleware] = [Middleware(HostCheck, allowed_hosts=settings.allowed_hosts)]
+    # A refusal on a vendor API's path is answered in that vendor's shape (leadrelay.vendor_api).
+    answer = service.vendor_apis.answer
+    middleware: list[Middleware] = [Middleware(HostCheck, allowed_hosts=settings.allowed_hosts, answer=answer)]
     if settings.allowed_origins:  # CORS only matters for other origins: with none allowed, no request pays for it
         # `*` is any http(s) origin, never `null` (Starlette's own "*" would answer that one too).
         wildcard = "*" in settings.allowed_origins
@@ -193,7 +198,13 @@ def request_middleware(settings: Settings, service: Service) -> list[Middleware]
         )
     # After CORS, so that a refusal carries the CORS headers a page needs to read it.
     middleware.append(
-        Middleware(RateLimitMiddleware, limits=service.rate_limits, identity=service.identity, prefix=settings.path_prefix)
+        Middleware(
+            RateLimitMiddleware,
+            limits=service.rate_limits,
+            identity=service.identity,
+            prefix=settings.path_prefix,
+            answer=answer,
+        )
     )
     return middleware
 
@@ -214,15 +225,10 @@ class LeadRelay(Starlette):
         self.beacons = beacons
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == self.beacon_path:
+        if scope["type"] == "http" and scope["method"] == "POST" and route_path(scope) == self.beacon_path:
             scope["app"] = self
             await self.beacons(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
 
-def _route_path(scope: Scope) -> str:
-    """The path the router matches: without the root path an ASGI server may mount the app under."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path

@@ -39,3 +39,10 @@ class Caller:
     def origin(self) -> str:
         """The origin this request was addressed to: scheme and Host header."""
         return f"{self.scheme}://{self.header(b'host') or ''}"
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router matches: without the root path an ASGI server may mount the app under."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

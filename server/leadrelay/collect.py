@@ -52,7 +52,9 @@ JSON_HEADER = (b"content-type", b"application/json")
 log = logging.getLogger("leadrelay.collect")
 
 Judged = tuple[list[Result], list[Intake]]
-"""A batch's verdicts, what to store for its events, and its visitor."""
+"""A batch's verdicts, and what to store for its events."""
+Parse = Callable[[bytes], tuple[Any, list[Any]]]
+"""A body -> its parsed document and its envelopes; raises Refused for a body wrong as a whole."""
 
 
 async def read_body(caller: Caller, receive: Receive, limit: int) -> bytes:
@@ -84,6 +86,17 @@ def origin_allowed(caller: Caller, allowed: list[str]) -> bool:
     if origin is None or origin == caller.origin or origin.rstrip("/") in allowed:
         return True
     return "*" in allowed and ANY_WEB_ORIGIN.fullmatch(origin) is not None
+
+
+def check_origin_and_type(caller: Caller, allowed_origins: list[str]) -> None:
+    """Raises Forbidden for an Origin that is not allowed, UnsupportedMediaType for a body that is not JSON or text."""
+    if not origin_allowed(caller, allowed_origins):
+        origin = caller.header(b"origin")
+        raise Forbidden(f"origin {origin} is not allowed: add it to allowed_origins", code="origin_not_allowed")
+    media_type = (caller.header(b"content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type not in ACCEPTED_TYPES:
+        shown = media_type or "none"
+        raise UnsupportedMediaType(f"Content-Type {shown} is not accepted: send text/plain or application/json")
 
 
 class Collector:
@@ -131,29 +144,41 @@ class Collector:
         Raises Refused for a request that is wrong as a whole, and ClientGone when the client went away.
         """
         settings = self.settings
-        if not origin_allowed(caller, settings.allowed_origins):
-            origin = caller.header(b"origin")
-            raise Forbidden(f"origin {origin} is not allowed: add it to allowed_origins", code="origin_not_allowed")
-        media_type = (caller.header(b"content-type") or "").split(";", 1)[0].strip().lower()
-        if media_type not in ACCEPTED_TYPES:
-            shown = media_type or "none"
-            raise UnsupportedMediaType(f"Content-Type {shown} is not accepted: send text/plain or application/json")
+        check_origin_and_type(caller, settings.allowed_origins)
         server_key = self.trust.holds_server_key(caller)  # a wrong key is refused before the body is read
         body = await read_body(caller, receive, settings.max_body_bytes)
         identity = self.identity
         door = Door(identity.visitor(caller), server_key, identity.click_ids(caller))
-        if len(body) > INLINE_BYTES:  # a large batch: parsed, settled and judged off the loop (leadrelay.offload)
-            results, items = await by_size(len(body), self._judge_body, body, caller, door)
-        else:
-            document, events = self._parse_batch(body)
-            # What the events may claim is decided here, once, before any of them is mapped or routed.
-            standing = self.trust.standing(door, events)
-            if standing.to_look_up:  # claims this process does not remember as landed: the store settles them
-                standing = await self.trust.look_up(door.visitor.id, standing)
-            results, items = self._judge_batch(document, events, body, caller, door, standing)
-            # The parsed body and the events' object graphs die here: a request waiting for its
-            # commit holds only its rows and its answer.
-            del document, events
+        results, items = await self.judge(body, caller, door, self._parse_batch)
+        results = await self.commit(results, items)
+        status = 422 if all(r["status"] == "rejected" for r in results) else 200
+        body = dump_json({"results": results})
+        headers = [JSON_HEADER, (b"content-length", str(len(body)).encode())]
+        cookie = identity.visitor_cookie(caller, door.visitor)
+        if cookie is not None:
+            headers.append(cookie)
+        return status, headers, body
+
+    async def judge(self, body: bytes, caller: Caller, door: Door, parse: Parse) -> Judged:
+        """The verdicts of the events `parse` finds in `body`, and what to store for them.
+
+        `parse` turns the body into its document and its envelopes (raising Refused for a body
+        wrong as a whole): the collect endpoint's batch, or a vendor API's one call (leadrelay.vendor_api).
+        """
+        if len(body) > INLINE_BYTES:  # a large body: parsed, settled and judged off the loop (leadrelay.offload)
+            return await by_size(len(body), self._judge_body, body, caller, door, parse)
+        document, events = parse(body)
+        # What the events may claim is decided here, once, before any of them is mapped or routed.
+        standing = self.trust.standing(door, events)
+        if standing.to_look_up:  # claims this process does not remember as landed: the store settles them
+            standing = await self.trust.look_up(door.visitor.id, standing)
+        # The parsed body and the events' object graphs die with this frame: a request waiting
+        # for its commit holds only its rows and its answer.
+        return self._judge_batch(document, events, body, caller, door, standing)
+
+    async def commit(self, results: list[Result], items: list[Intake]) -> list[Result]:
+        """Store what was judged (one group commit) and wake the worker; the results, a stored event's as
+        `duplicate`. Returns only after the commit: persist, then acknowledge."""
         for item in items:
             if isinstance(item, Rejected):  # garbage costs a bounded number of rows, whatever is sent
                 item.kept = await self.rate_limits.keep_rejection(item.source, item.shape)
@@ -170,19 +195,13 @@ class Collector:
                 scheduled = True
         if scheduled and self.on_deliveries is not None:
             self.on_deliveries()
-        status = 422 if all(r["status"] == "rejected" for r in results) else 200
-        body = dump_json({"results": results})
-        headers = [JSON_HEADER, (b"content-length", str(len(body)).encode())]
-        cookie = identity.visitor_cookie(caller, door.visitor)
-        if cookie is not None:
-            headers.append(cookie)
-        return status, headers, body
+        return results
 
-    def _judge_body(self, body: bytes, caller: Caller, door: Door) -> Judged:
+    def _judge_body(self, body: bytes, caller: Caller, door: Door, parse: Parse) -> Judged:
         """A large batch, on the heavy thread (leadrelay.offload): parsed, its claims settled (this thread
         may wait for the store) and judged, as `collect` does a small one on the loop. Its parsed
         body and object graphs die here: a request waiting for its commit holds only its rows."""
-        document, events = self._parse_batch(body)
+        document, events = parse(body)
         standing = self.trust.standing(door, events)
         if standing.to_look_up:
             standing = self.trust.look_up_blocking(door.visitor.id, standing)
@@ -192,11 +211,13 @@ class Collector:
         self, document: Any, events: list[Any], body: bytes, caller: Caller, door: Door, standing: Standing
     ) -> Judged:
         """Every event's verdict and what to store for it, as `standing` lets the events claim."""
+        ip = self.identity.client_ip(caller)
+        visitor = door.visitor_context  # else the address and user agent are a backend's, not the visitor's
         seen = Seen(
             visitor_id=door.visitor.id,
             received_at=time.time(),
-            ip=self.identity.client_ip(caller),
-            user_agent=caller.header(b"user-agent"),
+            ip=ip if visitor else None,
+            user_agent=caller.header(b"user-agent") if visitor else None,
             click_ids=door.click_cookies,
             verified_clicks=standing.verified_clicks,
         )
@@ -206,6 +227,7 @@ class Collector:
         checked = self.fast.takes(document, body, surrogates)
         facts = RequestFacts(
             seen=seen,
+            source=ip,
             seen_json=seen.as_json(),
             # Fewer brackets in the whole body than the depth limit: no payload can be too deep.
             # (The fast path's schemas bound nesting themselves.)
@@ -223,17 +245,7 @@ class Collector:
 
     def _parse_batch(self, body: bytes) -> tuple[Any, list[Any]]:
         """The parsed body and its list of events; raises BadRequest or PayloadTooLarge for a malformed batch."""
-        try:
-            document = parse_json(body)
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}", code="invalid_json") from None
-        except json.JSONDecodeError as exc:
-            where = f"at line {exc.lineno} column {exc.colno} (char {exc.pos})"
-            raise BadRequest(f"invalid JSON: {exc.msg} {where}", code="invalid_json") from None
-        except RecursionError:
-            raise BadRequest("invalid JSON: nested too deeply", code="invalid_json") from None
-        except ValueError as exc:  # e.g. an integer of more than 4300 digits
-            raise BadRequest(f"invalid JSON: {exc}", code="invalid_json") from None
+        document = parse_document(body)
         events = batch_events(document)
         limit = self.settings.max_batch_events
         if len(events) > limit:
@@ -257,19 +269,19 @@ class Collector:
             broken = list(lone_surrogates(raw))
             if broken:
                 errors = [FieldError(path=path, message=UNICODE_MESSAGE, rule="unicode") for path in broken]
-                return self._reject(raw_id, raw, errors, facts.seen)
+                return self._reject(raw_id, raw, errors, facts)
         try:
             envelope = Envelope.model_validate(raw)
         except ValidationError as exc:
-            return self._reject(raw_id, raw, errors_from_validation(exc), facts.seen)
+            return self._reject(raw_id, raw, errors_from_validation(exc), facts)
         if facts.may_nest_deeply and nesting_depth(envelope.payload) > MAX_DEPTH:
             error = FieldError(path="payload", message=f"nested deeper than {MAX_DEPTH} levels", rule="max_depth")
-            return self._reject(envelope.id, raw, [error], facts.seen)
+            return self._reject(envelope.id, raw, [error], facts)
         dialect = self.dialects[envelope.dialect]
         try:
             event = dialect.parse(envelope)
         except DialectError as exc:
-            return self._reject(envelope.id, raw, exc.errors, facts.seen)
+            return self._reject(envelope.id, raw, exc.errors, facts)
         return self._accept(dialect, event.name, event, raw, facts)
 
     def _accept(
@@ -297,7 +309,7 @@ class Collector:
             result["event"] = answer
         return result, item
 
-    def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], seen: Seen) -> tuple[Result, Intake]:
+    def _reject(self, event_id: str | None, raw: Any, errors: list[FieldError], facts: RequestFacts) -> tuple[Result, Intake]:
         dialect = raw.get("dialect") if isinstance(raw, dict) and isinstance(raw.get("dialect"), str) else None
         # Neither answered nor stored when not Unicode; the raw text keeps such a character as its escape.
         event_id = None if event_id is not None and SURROGATE.search(event_id) else event_id
@@ -309,7 +321,7 @@ class Collector:
             errors.append(FieldError(path="(root)", message=f"and {more} more errors", rule="too_many_errors"))
         known = dialect if dialect in self.dialects else "-"  # the shape is a key: never attacker-sized
         shape = f"{known}: " + ", ".join(sorted({e.rule for e in errors}))
-        item = Rejected(event_id, dialect, errors, text, seen.received_at, source=seen.ip, shape=shape)
+        item = Rejected(event_id, dialect, errors, text, facts.seen.received_at, source=facts.source, shape=shape)
         result: Result = {"id": event_id, "status": "rejected", "errors": [e.model_dump() for e in errors]}
         return result, item
 
@@ -319,6 +331,7 @@ class RequestFacts:
     """What the request says about the visitor, read once for all the events of a batch."""
 
     seen: Seen
+    source: str | None  # the client's address, which the rejection budget counts by
     seen_json: dict[str, Any]  # seen.as_json(), for every accepted event's row
     may_nest_deeply: bool
     may_hold_surrogates: bool
@@ -367,6 +380,21 @@ def lone_surrogates(raw: Any) -> Iterator[str]:
             stack.extend(reversed(children))
         elif isinstance(value, list):
             stack.extend(reversed([(child, f"{path}[{i}]") for i, child in enumerate(value)]))
+
+
+def parse_document(body: bytes) -> Any:
+    """The JSON document of a body; raises BadRequest saying where it is not JSON (or not UTF-8)."""
+    try:
+        return parse_json(body)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}", code="invalid_json") from None
+    except json.JSONDecodeError as exc:
+        where = f"at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+        raise BadRequest(f"invalid JSON: {exc.msg} {where}", code="invalid_json") from None
+    except RecursionError:
+        raise BadRequest("invalid JSON: nested too deeply", code="invalid_json") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise BadRequest(f"invalid JSON: {exc}", code="invalid_json") from None
 
 
 def parse_json(body: bytes) -> Any:

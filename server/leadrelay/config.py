@@ -199,6 +199,9 @@ class ServiceSettings(BaseSettings):
     server_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     ts_window_s: float = Field(default=7 * 24 * 3600, gt=0)
 
+    # Vendor APIs for a site's backend (leadrelay.vendor_api)
+    wait_mode_timeout_s: float = Field(default=10.0, gt=0, le=60)
+
     # Delivery
     worker: bool = True
     delivery_timeout_s: float = Field(default=10.0, gt=0)

@@ -11,6 +11,7 @@ by leadrelay.serving:
     │                                 * a request that is not valid HTTP
     ├── Unauthorized             401  a server's dialect (dub, pimms) without a server key, or a key that is not one
     ├── Forbidden                403  an Origin that is not allowed, a click-id request from another site
+    ├── NotFound                 404  a vendor API call naming what this site does not have (a Reshape script id)
     ├── RequestTimeout           408  * a head or a body that did not all arrive in time
     ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events;
     │                                 * a chunked body, with its trailers, far beyond max_body_bytes
@@ -30,11 +31,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 log = logging.getLogger("leadrelay")
 
@@ -94,6 +96,11 @@ class Forbidden(Refused):
     default_code = "forbidden"
 
 
+class NotFound(Refused):
+    status = 404
+    default_code = "not_found"
+
+
 class RequestTimeout(Refused):
     status = 408
     default_code = "request_timeout"
@@ -133,17 +140,29 @@ class ClientGone(Exception):
     """The client disconnected before it had sent its whole body: there is no one to answer."""
 
 
+Answer = Callable[[Scope, Refused], Response]
+"""How a middleware answers a refusal: in leadrelay's shape (`own_shape`), or a vendor API's (leadrelay.vendor_api)."""
+
+
+def own_shape(scope: Scope, refusal: Refused) -> Response:
+    return refusal.response()
+
+
 def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def internal_error(where: str) -> JSONResponse:
-    """The answer to a bug: logged (with the traceback being handled) under a fresh error id, which the answer names."""
+def bug_message(where: str) -> str:
+    """Log the bug being handled (with its traceback) under a fresh error id; the message that names the id."""
     error_id = uuid.uuid4().hex[:12]
     log.exception("%s failed (error id %s)", where, error_id)
-    message = f"an internal error occurred (error id {error_id}); the request may be retried later"
-    return error_response(500, "internal_error", message)
+    return f"an internal error occurred (error id {error_id}); the request may be retried later"
+
+
+def internal_error(where: str) -> JSONResponse:
+    """The answer to a bug: logged under a fresh error id, which the answer names."""
+    return error_response(500, "internal_error", bug_message(where))
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:

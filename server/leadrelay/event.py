@@ -71,6 +71,7 @@ class Consent:
     analytics: bool | None = None
     personalization: bool | None = None
     marketing: bool | None = None
+    id: str | None = None  # the consent record's id (Reshape's audit trail)
 
 
 @dataclass

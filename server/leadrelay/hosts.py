@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leadrelay.errors import BadRequest
+from leadrelay.errors import Answer, BadRequest, own_shape
 
 ANY = "*"
 LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -86,8 +86,9 @@ class HostCheck:
     of the raw headers, and a cached verdict per Host value.
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str], answer: Answer = own_shape) -> None:
         self.app = app
+        self.answer = answer
         self.allowed_hosts = tuple(allowed_hosts)
         self.allow_any = ANY in self.allowed_hosts
         self._verdict = functools.lru_cache(maxsize=1024)(self._judge)
@@ -108,7 +109,7 @@ class HostCheck:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        await BadRequest(problem, code="invalid_host").response()(scope, receive, send)
+        await self.answer(scope, BadRequest(problem, code="invalid_host"))(scope, receive, send)
 
     def _judge(self, header: bytes | None) -> str | None:
         """Why a request with this Host header is refused, or None when it is served."""

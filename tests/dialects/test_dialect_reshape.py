@@ -258,7 +258,14 @@ INVALID = [
     (push(consent={"marketing": "false"}), "consent.marketing", "must be a boolean"),
     (push(consent=True), "consent", "must be an object"),
     (push(cookies={"_ga": 1}), "cookies._ga", "must be a string"),
-    (push(cookies=["_ga"]), "cookies", "must be an object"),
+    (push(cookies="_ga=GA1"), "cookies", "must be an object"),
+    (push(cookies=["_ga"]), "cookies[0]", "must be an object"),
+    (push(cookies=[{"name": "_ga"}]), "cookies[0].value", "required property is missing"),
+    (push(cookies=[{"name": "", "value": "GA1"}]), "cookies[0].name", "must not be empty"),
+    (push(cookies=[{"name": "_ga", "value": 1}]), "cookies[0].value", "must be a string"),
+    (push(cookies=[{"name": "_ga", "value": "GA1", "domain": ".a.example"}]), "cookies[0].domain", "unknown property"),
+    (push(consent={"id": ""}), "consent.id", "must not be empty"),
+    (push(consent={"id": 7}), "consent.id", "must be a string"),
 ]
 
 
@@ -310,9 +317,18 @@ def test_mapping_normalizes_lists_and_reads_both_ip_spellings() -> None:
     assert event.context.ip == "2001:db8::1"
     assert event.context.url == "https://a.example/x"
     assert event.consent is not None
-    assert asdict(event.consent) == {"analytics": True, "personalization": None, "marketing": False}
+    assert asdict(event.consent) == {"analytics": True, "personalization": None, "marketing": False, "id": None}
     assert event.cookies == {"_ga": "GA1"}
     assert (event.value, event.currency, event.source_id, event.exchange_rate) == (500.0, "USD", "Q1", 1.0)
+
+
+def test_cookies_given_as_a_list_of_name_and_value_are_read_as_their_map() -> None:
+    # Reshape's docs show both forms; the list is forwarded as the map (tests/test_vendor_api_reshape.py).
+    listed = [{"name": "_ga", "value": "GA1.1.1"}, {"name": "_fbp", "value": "fb.1"}, {"name": "_ga", "value": "GA1.1.2"}]
+    event = accept("reshape", push(cookies=listed, consent={"analytics": True, "id": "consent-42"}))
+    assert event.cookies == {"_ga": "GA1.1.2", "_fbp": "fb.1"}  # a later cookie of one name wins, as in a map
+    assert event.raw["cookies"] == listed  # kept as sent
+    assert event.consent is not None and event.consent.id == "consent-42"
 
 
 def test_override_ip_wins_over_the_seed_spelling() -> None:

@@ -515,6 +515,7 @@ RESHAPE_USER = {
     "properties": obj(),
 }
 RESHAPE_CONSENT = {k: (lambda v: None if isinstance(v, bool) else "must be a boolean") for k in ("analytics", "personalization", "marketing")}
+RESHAPE_CONSENT["id"] = string(1)  # the consent record's id, needed when Reshape's audit trail is on
 
 
 @dataclass

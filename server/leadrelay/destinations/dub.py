@@ -57,17 +57,21 @@ class DubDestination(TrackLeadDestination):
         return self.settings.dub_rate_per_minute  # type: ignore[no-any-return]
 
     def accepts(self, event: LeadEvent) -> bool:
-        """A mapped event with a Dub click id, or without one when deferred attribution is on and the customer is known."""
+        """A mapped event with a Dub click id, or without one when the customer is known and deferred
+        attribution is on, or asked for: Dub's own body with `clickId: ""`, which only a server sends."""
         if self.event_name(event) is None:
             return False
-        return bool(event.click_ids.get("dub")) or (self.settings.dub_deferred and bool(event.customer.external_id))
+        return bool(event.click_ids.get("dub")) or (self._deferred(event) and bool(event.customer.external_id))
+
+    def _deferred(self, event: LeadEvent) -> bool:
+        return self.settings.dub_deferred or event.dialect == "dub"
 
     def prepare(self, event: LeadEvent) -> Outgoing:
         name, customer = self.name_and_customer(event)
         if name is None:
             raise Undeliverable(f"event name {event.name!r} is not mapped to a Dub event (dub_events)")
         click = event.click_ids.get("dub", "")
-        if not click and not self.settings.dub_deferred:
+        if not click and not self._deferred(event):
             raise Undeliverable("no Dub click id (dub_id) and deferred attribution is off (dub_deferred)")
         mode = event.mode if event.dialect == "dub" and event.mode in MODES else self.settings.dub_mode
         body: dict[str, Any] = {

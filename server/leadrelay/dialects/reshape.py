@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
 from leadrelay.dialects.common import (
     Number,
@@ -24,7 +24,7 @@ from leadrelay.dialects.common import (
     whole_number,
 )
 from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
-from leadrelay.dialects.base import FieldError
+from leadrelay.dialects.base import FieldError, errors_from_validation
 
 if TYPE_CHECKING:
     from leadrelay.protocol import Envelope
@@ -93,6 +93,35 @@ class ReshapeConsent(_Open):
     analytics: bool | None = None
     personalization: bool | None = None
     marketing: bool | None = None
+    id: NonEmpty | None = None
+    """The consent record's id, which Reshape needs when its audit trail is on."""
+
+
+class ReshapeCookie(BaseModel):
+    """One cookie in the list form of `cookies`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: NonEmpty
+    value: Str
+
+
+def cookies_as_map(payload: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Reshape's docs give `cookies` as a map and as a list of `{name, value}`: a list is read as its map
+    (a later cookie of one name wins), and its items' errors are given with their index."""
+    cookies = payload.get("cookies")
+    if not isinstance(cookies, list):
+        return payload, []
+    errors: list[FieldError] = []
+    mapped: dict[str, str] = {}
+    for index, item in enumerate(cookies):
+        try:
+            cookie = ReshapeCookie.model_validate(item)
+        except ValidationError as exc:
+            errors.extend(errors_from_validation(exc, ("cookies", index)))
+            continue
+        mapped[cookie.name] = cookie.value
+    return {**payload, "cookies": mapped}, errors
 
 
 class ReshapePush(_Open):
@@ -103,6 +132,7 @@ class ReshapePush(_Open):
     user: ReshapeUser | None = None
     consent: ReshapeConsent | None = None
     cookies: dict[str, Str] | None = None
+    """A map of cookies; the list form is read as its map first (`cookies_as_map`)."""
 
 
 def lead_event_errors(payload: dict[str, Any]) -> list[FieldError]:
@@ -159,7 +189,8 @@ class ReshapeDialect:
         return self
 
     def parse(self, envelope: Envelope) -> LeadEvent:
-        body = validate(ReshapePush, envelope.payload, lead_event_errors(envelope.payload))
+        payload, cookie_errors = cookies_as_map(envelope.payload)
+        body = validate(ReshapePush, payload, lead_event_errors(payload) + cookie_errors)
         event = body.event
         consent = body.consent
         return LeadEvent(
@@ -175,7 +206,10 @@ class ReshapeDialect:
             consent=None
             if consent is None
             else Consent(
-                analytics=consent.analytics, personalization=consent.personalization, marketing=consent.marketing
+                analytics=consent.analytics,
+                personalization=consent.personalization,
+                marketing=consent.marketing,
+                id=consent.id,
             ),
             cookies=dict(body.cookies or {}),
             properties=dict(event.properties or {}),

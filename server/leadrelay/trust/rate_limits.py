@@ -31,7 +31,7 @@ from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from leadrelay.caller import Caller
-from leadrelay.errors import TooManyRequests
+from leadrelay.errors import Answer, TooManyRequests, own_shape
 
 if TYPE_CHECKING:
     from leadrelay.identity import Identity
@@ -142,8 +142,11 @@ class RateLimits:
 class RateLimitMiddleware:
     """Counts every request that writes (under `prefix`, the snippet's own URLs excepted) before it is read."""
 
-    def __init__(self, app: ASGIApp, limits: RateLimits, identity: Identity, prefix: str) -> None:
+    def __init__(
+        self, app: ASGIApp, limits: RateLimits, identity: Identity, prefix: str, answer: Answer = own_shape
+    ) -> None:
         self.app = app
+        self.answer = answer
         self.limits = limits
         self.identity = identity
         self.prefix = prefix + "/"
@@ -157,7 +160,7 @@ class RateLimitMiddleware:
         try:
             await self.limits.check(self.identity.client_ip(caller), self.identity.known_visitor(caller))
         except TooManyRequests as refusal:
-            await refusal.response()(scope, receive, send)
+            await self.answer(scope, refusal)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

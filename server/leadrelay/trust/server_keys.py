@@ -42,10 +42,14 @@ class ServerKeys:
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer":
             return False
-        token = token.strip()
+        self.check(token.strip())
+        return True
+
+    def check(self, token: str, sent: str = "Bearer key", wanted: str = WANTED) -> None:
+        """Raises Unauthorized unless `token` is one of the keys; `sent` names what carried it, `wanted` how to send one."""
         if not self._keys:
             raise Unauthorized(
-                f"a Bearer key was sent, but no server_keys are configured: set server_keys and send {WANTED}",
+                f"a {sent} was sent, but no server_keys are configured: set server_keys and send {wanted}",
                 invalid_token=True,
             )
         given = token.encode("latin-1")
@@ -53,8 +57,7 @@ class ServerKeys:
         for key in self._keys:  # every key, whichever matches
             matched |= hmac.compare_digest(given, key)
         if not matched:
-            raise Unauthorized(f"the Bearer key is not one of server_keys: send {WANTED}", invalid_token=True)
-        return True
+            raise Unauthorized(f"the {sent} is not one of server_keys: send {wanted}", invalid_token=True)
 
     def refusal(self, dialect: str) -> Unauthorized:
         """The answer to an event in a server's dialect from a caller without a key."""

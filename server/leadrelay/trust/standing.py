@@ -31,6 +31,9 @@ class Door:
     visitor: Visitor
     server_key: bool  # it sent one of server_keys
     click_cookies: dict[str, str]  # its click-id cookies, by vendor
+    visitor_context: bool = True
+    """Whether the request's address and user agent are the visitor's (a browser's beacon); a vendor API's
+    caller is the site's backend (leadrelay.vendor_api): its own are not the visitor's, and are not kept."""
 
 
 @dataclass(slots=True)
