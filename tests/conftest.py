@@ -12,7 +12,7 @@ import pytest
 from leadrelay.app import create_app
 from leadrelay.config import Settings, load_settings
 from tests.support.keys import SERVER_KEY
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 
 # Fixtures that live next to the helpers they go with, shared with every test module from here:
 # the fake vendors and a delivery store; the store's fake clock; the snippet's test site.

@@ -21,7 +21,8 @@ from leadrelay.dialects.common import json_length
 from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
 from leadrelay.routing import Router
 from leadrelay.vendors import destination_states as enabled_destinations
-from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
+from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN
+from leadrelay.sandbox.vendors import FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import lead_event, send
 
 BASES = {

@@ -21,7 +21,7 @@ from leadrelay.store import SqlStore
 from leadrelay.terminal import json_line, printable
 from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, lead
-from tests.fakes.vendors import Invalid
+from leadrelay.sandbox.vendors import Invalid
 from tests.support.arrivals import routed
 
 # Clear the screen, move to the line's start, set the window title, CSI in its one-byte C1 form,

@@ -26,7 +26,7 @@ from leadrelay.trust import server_keys
 from tests.fakes import Vendors
 from tests.fakes.helpers import FAST
 from tests.support.keys import SERVER, SERVER_KEY
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
 OTHER_KEY = "another-server-key-9876543210-zyxwvutsrqpon"

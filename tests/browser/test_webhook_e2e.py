@@ -10,7 +10,7 @@ from playwright.sync_api import Page
 
 from tests.browser.snippet_site import Site, page_html
 from tests.fakes.helpers import FAST
-from tests.fakes.webhook import Receiver
+from tests.fakes import Receiver
 
 pytestmark = pytest.mark.browser
 

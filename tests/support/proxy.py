@@ -22,7 +22,7 @@ import pytest
 
 from leadrelay.event import LeadEvent
 from leadrelay.store import open_store
-from tests.support.live import free_port
+from leadrelay.sandbox.live import free_port
 
 DEPLOY = Path(__file__).resolve().parents[2] / "examples" / "deploy"
 NGINX_ADDRESS = "127.0.0.2"

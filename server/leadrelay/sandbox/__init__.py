@@ -1,0 +1,8 @@
+"""Sandbox mode: leadrelay delivering to built-in strict fake vendors, and the kit a site's tests use on it.
+
+- vendors, webhook: the strict fakes of Dub, PIMMS, DATA Reshape and a Standard Webhooks receiver
+  (the project's own tests run against the same ones); credentials: their public fake keys.
+- fakes: the set the sandbox delivers to, in-process; mode: when sandbox mode is on, and its settings.
+- api: the `{path_prefix}/_sandbox/` JSON API.
+- live: a uvicorn server in a thread.
+"""
