@@ -39,6 +39,7 @@ def make_settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
         overrides.setdefault("rate_limit_per_ip", "1000000/minute")
         overrides.setdefault("rate_limit_per_visitor", "1000000/minute")
         overrides.setdefault("server_keys", [SERVER_KEY])  # sent only by tests that call as a server (SERVER)
+        overrides.setdefault("sandbox", False)  # on, it would replace the destinations a test configures (tests/test_sandbox.py)
         return load_settings(**overrides)
 
     return make
