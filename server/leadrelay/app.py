@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
@@ -15,7 +16,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from leadrelay.caller import Caller, route_path
@@ -124,7 +126,9 @@ class Service:
         return demo_script()
 
 
-def create_app(settings: Settings | None = None, store: SqlStore | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, store: SqlStore | None = None, site: Path | None = None) -> Starlette:
+    """The service; in sandbox mode, `site` is a folder of static files served at `/` (a site under test)
+    in place of the demo page, so that the site and leadrelay share an origin as in production."""
     settings = settings or load_settings()
     sandbox = SandboxVendors() if sandbox_on(settings) else None
     if sandbox is not None:
@@ -172,7 +176,11 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
     ]
     if sandbox is not None:
         routes.extend(SandboxApi(settings, sandbox, service.store).routes())
-    if settings.demo:
+    if site is not None:
+        if sandbox is None:
+            raise ValueError("a site is served only in sandbox mode (it is a test server)")
+        routes.append(Mount("/", app=StaticFiles(directory=site, html=True)))
+    elif settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
         routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
     middleware = request_middleware(settings, service)

@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_secret_key
@@ -98,9 +99,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from leadrelay.app import create_app
 
     settings = _settings_or_exit(args)
+    site = None
+    if args.site is not None:
+        site = Path(args.site)
+        if not sandbox_on(settings) or not site.is_dir():
+            why = "is not a folder" if sandbox_on(settings) else "is served only in sandbox mode (add --sandbox)"
+            print(f"error: --site {printable(args.site)} {why}", file=sys.stderr)
+            return 2
     _log_to_terminal(args.log_level, "%(levelname)s:     %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines name every delivery URL
-    app = create_app(settings)
+    app = create_app(settings, site=site)
     config = serving.uvicorn_config(
         app, settings, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log
     )
@@ -282,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sandbox", action="store_true", help="deliver to built-in strict fake vendors, never the internet (sandbox = true)"
     )
+    p.add_argument("--site", metavar="DIR", help="in sandbox mode: serve this folder's files at / (the site under test)")
     p.set_defaults(func=cmd_serve)
 
     p = command("check", "validate the configuration, try the database, and summarise it")
