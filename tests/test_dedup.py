@@ -16,8 +16,8 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
-from leadrelay.store import SqlStore
 from leadrelay.sandbox.vendors import Fault
+from leadrelay.store import SqlStore
 from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead, states
 

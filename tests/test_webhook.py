@@ -17,12 +17,12 @@ from leadrelay.config import Settings
 from leadrelay.destinations.webhook import WebhookDestination
 from leadrelay.event import LeadEvent, dump_event
 from leadrelay.routing import Router
-from leadrelay.store import SqlStore
-from leadrelay.sandbox.vendors import Fault
-from tests.fakes.helpers import FAST, deliver_all, enqueue, lead, lead_event, send, states
 from leadrelay.sandbox.credentials import WEBHOOK_SECRET
+from leadrelay.sandbox.vendors import Fault
 from leadrelay.sandbox.webhook import FakeWebhook
+from leadrelay.store import SqlStore
 from tests.fakes import OTHER_SECRET, Receiver
+from tests.fakes.helpers import FAST, deliver_all, enqueue, lead, lead_event, send, states
 from tests.support.arrivals import request_seen
 
 Make = Callable[..., Settings]

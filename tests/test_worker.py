@@ -12,14 +12,14 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
-from leadrelay.store import Finish, SqlStore, open_store
-from leadrelay.worker import Worker, backoff
 from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN
 from leadrelay.sandbox.vendors import Fault
+from leadrelay.store import Finish, SqlStore, open_store
+from leadrelay.worker import Worker, backoff
 from tests.fakes import Vendors
+from tests.fakes.helpers import deliver_all, enqueue, lead, settled, states, wait_for
 from tests.support.clock import FakeClock
 from tests.support.postgres import needs_postgres, postgres_schema_url
-from tests.fakes.helpers import deliver_all, enqueue, lead, settled, states, wait_for
 
 Make = Callable[..., Settings]
 
