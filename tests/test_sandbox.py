@@ -212,8 +212,10 @@ def test_reset_forgets_what_the_vendors_received_and_hides_older_events(sandbox:
 def test_rejections_are_shown_escaped(sandbox: TestClient) -> None:
     body = lead(3, currency="\x1b[31mEVIL\u2028</script>")
     assert sandbox.post("/lr/e", content=body, headers={"Content-Type": "text/plain"}).status_code == 422
-    text = sandbox.get(f"{API}/rejections").text
+    response = sandbox.get(f"{API}/rejections")
+    text = response.text
     assert "\x1b" not in text and "\\u001b[31mEVIL" in text
+    assert response.headers["content-type"] == "application/json" and response.headers["x-content-type-options"] == "nosniff"
     [rejection] = json.loads(text)["rejections"]
     assert rejection["event_id"] == "evt-3" and rejection["errors"][0]["path"] == "currency"
 

@@ -168,9 +168,16 @@ def encoded(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=True, default=str).encode()
 
 
-async def answer(value: Any, status: int = 200) -> Response:
-    body = await run_in_threadpool(encoded, value)
-    return Response(body, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store"})
+JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+"""Stored strings hold whatever a stranger sent (`<script>` too): a browser must never read an answer as anything but JSON."""
+
+
+def json_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json", headers=JSON_HEADERS)
+
+
+async def answer(value: Any) -> Response:
+    return json_response(await run_in_threadpool(encoded, value))
 
 
 # -- the routes ----------------------------------------------------------------------------
@@ -257,10 +264,12 @@ class SandboxApi:
     async def events(self, request: Request, body: bytes) -> Response:
         limit = self.limit(request, 50)
         raw = request.query_params.get("raw") in ("1", "true")
-        events = await run_in_threadpool(self.store.list_events, limit)
-        since = self.since
-        shown = [dump_event(event, raw=raw).encode() for event in events if event.received_at >= since]
-        return Response(b'{"events":[' + b",".join(shown) + b"]}", media_type="application/json", headers={"Cache-Control": "no-store"})
+        return json_response(await run_in_threadpool(self._events, limit, raw, self.since))
+
+    def _events(self, limit: int, raw: bool, since: float) -> bytes:
+        """The newest events as JSON, read and written off the event loop (1,000 events of 64 KB is not small)."""
+        shown = [dump_event(event, raw=raw).encode() for event in self.store.list_events(limit) if event.received_at >= since]
+        return b'{"events":[' + b",".join(shown) + b"]}"
 
     async def rejections(self, request: Request, body: bytes) -> Response:
         limit = self.limit(request, 50)
