@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 
 import httpx
@@ -12,7 +14,7 @@ from starlette.testclient import TestClient
 from leadrelay.app import create_app
 from leadrelay.cli import main
 from leadrelay.config import ConfigError, Settings, load_settings
-from leadrelay.sandbox.api import MAX_BODY_BYTES, MAX_WAIT_S
+from leadrelay.sandbox.api import MAX_BODY_BYTES, MAX_WAIT_S, MAX_WAITERS
 from leadrelay.sandbox.credentials import DUB_KEY
 from leadrelay.sandbox.live import LiveServer
 from leadrelay.sandbox.mode import sandbox_on
@@ -84,7 +86,7 @@ def test_off_the_sandbox_api_does_not_exist(make_settings: Callable[..., Setting
         assert health["sandbox"] is False and "notice" not in health
 
 
-def test_healthz_and_the_log_say_nothing_leaves_the_machine(sandbox: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_healthz_and_the_api_say_nothing_leaves_the_machine(sandbox: TestClient) -> None:
     health = sandbox.get("/healthz").json()
     assert health["sandbox"] is True
     assert "nothing leaves this machine" in health["notice"]
@@ -266,6 +268,24 @@ def test_the_largest_body_is_taken_and_a_larger_one_refused(sandbox: TestClient)
     assert sandbox.post(f"{API}/wait", content=largest, headers={"Content-Type": "application/json"}).status_code == 200
     too_large = sandbox.post(f"{API}/wait", content=largest + " ", headers={"Content-Type": "application/json"})
     assert too_large.status_code == 413
+
+
+def test_at_most_16_waits_run_at_once(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(sandbox=True, **FAST)
+    with LiveServer(create_app(settings), settings=settings) as server, ThreadPoolExecutor(MAX_WAITERS) as pool:
+        body = {"vendor": "dub", "match": {"clickId": "clk_many"}, "timeout_s": MAX_WAIT_S}
+        waits = [pool.submit(httpx.post, f"{server.url}{API}/wait", json=body, timeout=60) for _ in range(MAX_WAITERS)]
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{server.url}{API}/").json()["waiting"] < MAX_WAITERS:
+            assert time.monotonic() < deadline, "the waits never all started"
+            time.sleep(0.05)
+        one_more = httpx.post(f"{server.url}{API}/wait", json=body)
+        assert one_more.status_code == 429 and one_more.headers["retry-after"] == "1"
+        with httpx.Client(base_url=server.url) as visitor:  # the lead they all wait for
+            assert visitor.get("/lr/c?dub_id=clk_many").status_code == 204
+            assert visitor.post("/lr/e", content=lead(), headers={"Content-Type": "text/plain"}).status_code == 200
+        assert all(w.result().json()["found"] for w in waits)
+        assert httpx.get(f"{server.url}{API}/").json()["waiting"] == 0
 
 
 def test_too_many_faults_at_once_are_refused(sandbox: TestClient) -> None:

@@ -253,7 +253,7 @@ class SandboxApi:
                 "faults_scripted": len(fake.faults),
                 "outage": fault_view(fake.outage),
             }
-        return await answer({"sandbox": True, "notice": NOTICE, "vendors": vendors})
+        return await answer({"sandbox": True, "notice": NOTICE, "waiting": self.waiters, "vendors": vendors})
 
     async def received(self, request: Request, body: bytes) -> Response:
         fake = self.fake(request.path_params["vendor"])
