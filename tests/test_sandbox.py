@@ -211,6 +211,20 @@ def test_reset_forgets_what_the_vendors_received_and_hides_older_events(sandbox:
     assert [e["id"] for e in sandbox.get(f"{API}/events").json()["events"]] == ["evt-2"]
 
 
+def test_reset_ends_faults_and_lets_pending_deliveries_through_before_forgetting(sandbox: TestClient) -> None:
+    """A test that leaves Dub down must not have its lead reach Dub during the next test."""
+    sandbox.post(f"{API}/faults", json={"vendor": "dub", "outage": {"kind": "error", "status": 503}})
+    land_and_sign_up(sandbox, "clk_left_over")
+    assert wait(sandbox, "dub", accepted=False, clickId="clk_left_over")["found"]  # refused at least once
+    reset = sandbox.post(f"{API}/reset", json={"settle_s": 20}).json()
+    assert reset["pending"] == 0
+    assert sandbox.get("/healthz").json()["destinations"]["dub"]["deliveries"] == {"delivered": 1}
+    assert sandbox.get(f"{API}/received/dub").json()["requests"] == []
+    assert sandbox.get(f"{API}/faults").json()["faults"]["dub"] == {"script": [], "outage": None}
+    refused = sandbox.post(f"{API}/reset", json={"settle_s": 31})
+    assert refused.status_code == 400 and "settle_s" in refused.json()["error"]["message"]
+
+
 def test_rejections_are_shown_escaped(sandbox: TestClient) -> None:
     body = lead(3, currency="\x1b[31mEVIL\u2028</script>")
     assert sandbox.post("/lr/e", content=body, headers={"Content-Type": "text/plain"}).status_code == 422

@@ -113,9 +113,13 @@ export class LeadrelaySandbox {
     await this.call("POST", "/faults", { vendor, outage: typeof fault === "number" ? error(fault) : fault });
   }
 
-  /** Every vendor forgets what it received and its faults; older events and rejections are no longer listed. */
-  async reset(): Promise<void> {
-    await this.call("POST", "/reset", {});
+  /**
+   * Faults end, deliveries still pending get up to `settleS` to go through (so one test's retries do not
+   * reach the vendors during the next), then every vendor forgets what it received; older events and
+   * rejections are no longer listed.
+   */
+  async reset({ settleS = 10 }: { settleS?: number } = {}): Promise<void> {
+    await this.call("POST", "/reset", { settle_s: settleS });
   }
 
   /**

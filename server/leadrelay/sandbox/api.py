@@ -95,6 +95,11 @@ class WaitRequest(BaseModel):
     accepted: bool = True
 
 
+class ResetRequest(BaseModel):
+    model_config = Strict
+    settle_s: float = Field(default=0, ge=0, le=MAX_WAIT_S)
+
+
 def _parsed(model: type[BaseModel], body: bytes) -> Any:
     try:
         return model.model_validate_json(body or b"{}")
@@ -304,9 +309,24 @@ class SandboxApi:
         return Fault.drop()
 
     async def reset(self, request: Request, body: bytes) -> Response:
+        """Faults end first; then, for up to `settle_s`, deliveries still pending are let through (so that
+        one test's retries do not reach the vendors during the next); then every fake forgets."""
+        wanted: ResetRequest = _parsed(ResetRequest, body)
+        for fake in self.vendors.fakes.values():
+            fake.faults.clear()
+            fake.outage = None
+        deadline = time.monotonic() + wanted.settle_s
+        pending = await self.pending()
+        while pending and time.monotonic() < deadline:
+            await self.vendors.changed.wait(min(0.1, deadline - time.monotonic()))
+            pending = await self.pending()
         self.vendors.reset()
         self.since = time.time()
-        return await answer({"reset": True, "since": self.since})
+        return await answer({"reset": True, "since": self.since, "pending": pending})
+
+    async def pending(self) -> int:
+        counts = await run_in_threadpool(self.store.delivery_counts)
+        return sum(states.get("pending", 0) for states in counts.values())
 
     async def wait(self, request: Request, body: bytes) -> Response:
         """Long-poll until the vendor has received a request whose body holds `match` (accepted, unless

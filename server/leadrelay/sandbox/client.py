@@ -96,9 +96,10 @@ class SandboxClient:
             body["outage"] = None if outage is None else _fault(outage)  # type: ignore[arg-type]
         self._call("POST", "/faults", json=body)
 
-    def reset(self) -> None:
-        """Every vendor forgets what it received and its faults; events and rejections from before are not listed."""
-        self._call("POST", "/reset", json={})
+    def reset(self, settle_s: float = 10.0) -> None:
+        """Faults end, deliveries still pending get up to `settle_s` to go through, then every vendor forgets what
+        it received; events and rejections from before are no longer listed."""
+        self._call("POST", "/reset", json={"settle_s": settle_s})
 
     def wait_for(self, vendor: str, timeout_s: float = WAIT_S, accepted: bool = True, **match: Any) -> dict[str, Any]:
         """The first request `vendor` received (and accepted, unless `accepted` is false) whose body holds `match`;
