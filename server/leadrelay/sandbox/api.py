@@ -217,7 +217,8 @@ class SandboxApi:
             caller = Caller(request.scope)
             evidence = cross_site(caller, self.settings.allowed_origins)
             if evidence is not None:
-                raise Forbidden(f"the sandbox API answers the site itself only; this request came from another site ({evidence})", code="cross_site")
+                message = f"the sandbox API answers the site itself only; this request came from another site ({evidence})"
+                raise Forbidden(message, code="cross_site")
             body = b""
             if request.method == "POST":
                 kind = (caller.header(b"content-type") or "").split(";")[0].strip().lower()
