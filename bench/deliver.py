@@ -1,6 +1,6 @@
 """Delivery throughput: the worker draining the outbox versus a plain loop of the same requests, in one run.
 
-A fake Dub (tests/fakes, answering at once, not recording) runs in its own
+A fake Dub (leadrelay.sandbox, answering at once, not recording) runs in its own
 uvicorn process. The same N events are sent twice with the same HTTP client
 (one httpx.AsyncClient, `delivery_concurrency` requests at a time):
 
@@ -60,7 +60,7 @@ KEY = "dub_bench_key"
 FAKE = textwrap.dedent(
     """
     import sys, uvicorn
-    from tests.fakes.vendors import FakeDub
+    from leadrelay.sandbox.vendors import FakeDub
     uvicorn.run(FakeDub(credential=sys.argv[2], record=False), host="127.0.0.1", port=int(sys.argv[1]),
                 log_level="warning", access_log=False)
     """

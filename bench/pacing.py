@@ -1,6 +1,6 @@
 """Pacing: a backlog drains into a fake Dub that enforces a per-minute limit, with no 429 on the way.
 
-A fake Dub (tests/fakes, not recording bodies) runs in its own uvicorn process with Dub's
+A fake Dub (leadrelay.sandbox, not recording bodies) runs in its own uvicorn process with Dub's
 limiter: `--limit` requests a minute for the key, counted as Dub's Upstash sliding window
 counts them, every answer carrying X-RateLimit-Limit/Remaining/Reset, 429 over the limit.
 `--events` beacons are stored in a SQLite outbox (not timed), then `--workers` Workers, each
@@ -46,7 +46,7 @@ FAKE = textwrap.dedent(
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Mount, Route
-    from tests.fakes.vendors import FakeDub
+    from leadrelay.sandbox.vendors import FakeDub
 
     fake = FakeDub(credential=sys.argv[2], record=False, rate_limit=int(sys.argv[3]))
 

@@ -1,7 +1,7 @@
 """Heavy events against ordinary beacons: how long does an ordinary beacon wait because of a heavy one?
 
 `leadrelay serve` (SQLite, its in-process worker) runs in a subprocess, with fake Dub,
-PIMMS and DATA Reshape (tests/fakes, not recording) on loopback in subprocesses of their
+PIMMS and DATA Reshape (leadrelay.sandbox, not recording) on loopback in subprocesses of their
 own, and every event name mapped to every destination, so each accepted event is
 validated, stored, claimed, mapped again, prepared, encoded, sent and recorded three times.
 Ordinary ~600-byte croct beacons go out from a few senders all along (and /healthz every
@@ -52,7 +52,7 @@ SCRIPT_ID = "BENCH123"
 FAKE = textwrap.dedent(
     """
     import sys, uvicorn
-    from tests.fakes.vendors import FakeDub, FakePimms, FakeReshape
+    from leadrelay.sandbox.vendors import FakeDub, FakePimms, FakeReshape
     name, port, key, script = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     if name == "reshape":
         app = FakeReshape(credential=key, script_id=script, record=False)

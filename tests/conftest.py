@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -11,14 +10,16 @@ import pytest
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings, load_settings
+from leadrelay.sandbox.chromium import launch_args
+from leadrelay.sandbox.live import LiveServer
 from tests.support.keys import SERVER_KEY
-from tests.support.live import LiveServer
 
 # Fixtures that live next to the helpers they go with, shared with every test module from here:
-# the fake vendors and a delivery store; the store's fake clock; the snippet's test site.
-pytest_plugins = ["tests.fakes.helpers", "tests.support.clock", "tests.browser.snippet_site", "tests.support.relay"]
-
-CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+# the fake vendors and a delivery store; the store's fake clock; the snippet's test site; the relay's;
+# pytester runs the pytest plugin (leadrelay.sandbox.plugin) on sample test files (tests/test_plugin.py).
+pytest_plugins = [
+    "tests.fakes.helpers", "tests.support.clock", "tests.browser.snippet_site", "tests.support.relay", "pytester"
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def make_settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
         overrides.setdefault("rate_limit_per_ip", "1000000/minute")
         overrides.setdefault("rate_limit_per_visitor", "1000000/minute")
         overrides.setdefault("server_keys", [SERVER_KEY])  # sent only by tests that call as a server (SERVER)
+        overrides.setdefault("sandbox", False)  # on, it would replace the destinations a test configures (tests/test_sandbox.py)
         return load_settings(**overrides)
 
     return make
@@ -58,34 +60,10 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
 # -- Playwright: Debian's Chromium unless LEADRELAY_CHROMIUM says otherwise -------------
 
 
-def chromium_path() -> str | None:
-    """LEADRELAY_CHROMIUM, else Debian's chromium, else None (Playwright's own browser)."""
-    configured = os.environ.get("LEADRELAY_CHROMIUM")
-    if configured:
-        return configured
-    for candidate in CHROMIUM_CANDIDATES:
-        if shutil.which(candidate) or Path(candidate).is_file():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    args = dict(browser_type_launch_args)
-    path = chromium_path()
-    if path:
-        args["executable_path"] = path
-    args["args"] = [
-        *args.get("args", []),
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
-    return args
+    """The plugin's choice (leadrelay.sandbox.chromium), made here too so the suite runs with `-p no:leadrelay`."""
+    return launch_args(browser_type_launch_args)
 
 
 def uses_chromium(item: pytest.Item) -> bool:

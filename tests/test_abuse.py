@@ -19,7 +19,7 @@ import pytest
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 from tests.support.sockets import WAIT_S, answer, connect, request_head, trickle
 
 VISITOR_BEACONS = 60

@@ -23,10 +23,11 @@ from starlette.testclient import TestClient
 from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.destinations import Undeliverable
+from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN
+from leadrelay.sandbox.vendors import FakeDub, FakePimms, FakeReshape
 from leadrelay.vendors import SERVER_DIALECTS
 from leadrelay.vendors import enabled_destinations as enabled
 from tests.dialects.support import seed_json
-from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import send
 from tests.support.fuzz import UNLIMITED, fuzz_settings
 from tests.support.keys import SERVER, SERVER_KEY

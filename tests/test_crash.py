@@ -13,10 +13,10 @@ from typing import Callable
 
 import httpx
 
+from leadrelay.sandbox.live import free_port
 from leadrelay.worker import PREFETCH
 from tests.fakes import Vendors
 from tests.support.keys import SERVER_KEY
-from tests.support.live import free_port
 from tests.support.load import Load, repeats
 from tests.support.processes import WAIT_S, Leadrelay, leadrelay_env, wait_until
 

@@ -16,8 +16,9 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
+from leadrelay.sandbox.vendors import Fault
 from leadrelay.store import SqlStore
-from tests.fakes import Fault, Vendors
+from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead, states
 
 Make = Callable[..., Settings]

@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadrelay.config import Settings
+from leadrelay.sandbox.vendors import Fault
 from leadrelay.store import SqlStore
-from tests.fakes import Fault, Vendors
+from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead
 from tests.support.fuzz import fuzz_settings
 

@@ -13,15 +13,16 @@ import pytest
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
 from leadrelay.destinations import classify, classify_error
+from leadrelay.destinations.base import RateLimit, Undeliverable, rate_limit, redact, retry_after
 from leadrelay.destinations.dub import DubDestination
 from leadrelay.destinations.pimms import PimmsDestination
 from leadrelay.destinations.reshape import ReshapeDestination
-from leadrelay.destinations.base import RateLimit, Undeliverable, rate_limit, redact, retry_after
 from leadrelay.dialects.common import json_length
 from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
 from leadrelay.routing import Router
+from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN
+from leadrelay.sandbox.vendors import FakeDub, FakePimms, FakeReshape
 from leadrelay.vendors import destination_states as enabled_destinations
-from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, FakeDub, FakePimms, FakeReshape
 from tests.fakes.helpers import lead_event, send
 
 BASES = {

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from leadrelay.config import Settings
 from leadrelay.destinations import classify
+from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN
+from leadrelay.sandbox.credentials import WEBHOOK_SECRET
 from leadrelay.vendors import DESTINATIONS
-from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN
-from tests.fakes.webhook import WEBHOOK_SECRET
 from tests.support.fuzz import fuzz_settings
 
 FUZZ = fuzz_settings(300)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from leadrelay.config import load_settings, new_secret_key
+from leadrelay.sandbox.live import LiveServer
 from leadrelay.vendors import destination_states as enabled_destinations
-from tests.support.live import LiveServer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

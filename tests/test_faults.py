@@ -7,10 +7,11 @@ from typing import Callable
 import pytest
 
 from leadrelay.config import Settings
+from leadrelay.sandbox.live import free_port
+from leadrelay.sandbox.vendors import Fault
 from leadrelay.store import SqlStore
-from tests.fakes import Fault, Vendors
+from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead
-from tests.support.live import free_port
 
 Make = Callable[..., Settings]
 DUB_ONLY = {"pimms_api_key": None, "reshape_access_token": None}

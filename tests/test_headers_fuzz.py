@@ -26,8 +26,8 @@ from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
+from leadrelay.sandbox.live import LiveServer
 from tests.support.fuzz import UNLIMITED, fuzz_settings
-from tests.support.live import LiveServer
 
 FUZZ = fuzz_settings(150)
 BEACON = b'{"events":[{"id":"hf-1","dialect":"reshape","payload":{"event":{"name":"x"}}}]}'

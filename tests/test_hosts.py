@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
 from leadrelay.hosts import host_name
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 
 BEACON = json.dumps({"events": [{"id": "h-1", "dialect": "reshape", "payload": {"event": {"name": "x"}}}]})
 HOSTILE_HOSTS = [

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 
 
 def test_collect_through_a_real_server(live_server: LiveServer) -> None:

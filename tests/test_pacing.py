@@ -12,9 +12,10 @@ from typing import Callable
 import pytest
 
 from leadrelay.config import Settings
+from leadrelay.sandbox.vendors import Fault
 from leadrelay.store import SqlStore
 from leadrelay.worker import Worker
-from tests.fakes import Fault, Vendors
+from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead, states, wait_for
 
 Make = Callable[..., Settings]

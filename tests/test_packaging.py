@@ -1,4 +1,5 @@
-"""`pip install .` must ship the snippet inside the package: the server finds it there, not in a checkout."""
+"""`pip install .` must ship the snippet inside the package (the server finds it there, not in a checkout),
+and the sandbox with its pytest plugin (a site's tests find it through the `pytest11` entry point)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_wheel_carries_the_snippet_and_the_command(tmp_path: Path) -> None:
+def test_the_wheel_carries_the_snippet_the_command_and_the_pytest_plugin(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(ROOT)],
         check=True,
@@ -24,5 +25,8 @@ def test_the_wheel_carries_the_snippet_and_the_command(tmp_path: Path) -> None:
             packaged = archive.read(f"leadrelay/static/{name}")
             assert packaged == (ROOT / "static" / name).read_bytes()
         assert "leadrelay/cli.py" in names
-        entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-        assert "leadrelay = leadrelay.cli:main" in archive.read(entry_points).decode()
+        for module in ("plugin", "browser", "client", "vendors", "webhook", "api", "live", "chromium"):
+            assert f"leadrelay/sandbox/{module}.py" in names
+        entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+        assert "leadrelay = leadrelay.cli:main" in entry_points
+        assert "[pytest11]\nleadrelay = leadrelay.sandbox.plugin" in entry_points

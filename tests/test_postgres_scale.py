@@ -23,14 +23,15 @@ import psycopg
 import pytest
 
 from leadrelay.config import load_settings
+from leadrelay.sandbox.credentials import DUB_KEY
+from leadrelay.sandbox.live import LiveServer, free_port
+from leadrelay.sandbox.vendors import FAKE_PACE, FakeDub
 from leadrelay.store import open_store, store_of
 from leadrelay.store.postgres import SCHEMA_LOCK
 from leadrelay.store.schema import SCHEMA_VERSION
 from leadrelay.worker import PREFETCH
-from tests.fakes import DUB_KEY, FAKE_PACE, FakeDub
 from tests.support.arrivals import accepted
 from tests.support.keys import SERVER, SERVER_KEY
-from tests.support.live import LiveServer, free_port
 from tests.support.load import Load, envelope
 from tests.support.postgres import needs_postgres, postgres_schema_url
 from tests.support.processes import WAIT_S, Leadrelay, leadrelay_env, wait_until

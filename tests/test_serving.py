@@ -15,7 +15,7 @@ import pytest
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 from tests.support.sockets import WAIT_S, answer, closed, connect, request_head, trickle
 
 SHORT_S = 0.5  # the timeouts of these tests' servers, where a test waits for one to pass

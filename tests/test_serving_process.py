@@ -13,8 +13,8 @@ from typing import Iterator
 import httpx
 import pytest
 
+from leadrelay.sandbox.live import free_port
 from leadrelay.serving import RESERVED_FILES, open_file_limit
-from tests.support.live import free_port
 from tests.support.sockets import WAIT_S, answer, connect, request_head
 
 

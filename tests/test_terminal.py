@@ -17,11 +17,11 @@ from leadrelay.app import create_app
 from leadrelay.cli import PrintableFormatter, main as cli
 from leadrelay.config import Settings
 from leadrelay.routing import Router
+from leadrelay.sandbox.vendors import Invalid
 from leadrelay.store import SqlStore
 from leadrelay.terminal import json_line, printable
 from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, lead
-from tests.fakes.vendors import Invalid
 from tests.support.arrivals import routed
 
 # Clear the screen, move to the line's start, set the window title, CSI in its one-byte C1 form,

@@ -21,12 +21,12 @@ from starlette.testclient import TestClient
 from leadrelay.app import create_app
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
+from leadrelay.sandbox.live import LiveServer
 from leadrelay.store import open_store
 from leadrelay.trust import server_keys
 from tests.fakes import Vendors
 from tests.fakes.helpers import FAST
 from tests.support.keys import SERVER, SERVER_KEY
-from tests.support.live import LiveServer
 from tests.support.postgres import needs_postgres, postgres_schema_url
 
 OTHER_KEY = "another-server-key-9876543210-zyxwvutsrqpon"

@@ -17,7 +17,8 @@ import pytest
 from dub import Dub
 from dub.models import errors
 
-from tests.fakes import DUB_KEY, Fault
+from leadrelay.sandbox.credentials import DUB_KEY
+from leadrelay.sandbox.vendors import Fault
 from tests.fakes.helpers import settled, wait_for
 from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.relay import Relay

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import DUB_KEY
+from leadrelay.sandbox.credentials import DUB_KEY
 from tests.fakes.helpers import settled, wait_for
 from tests.support.keys import SERVER_KEY
 from tests.support.relay import Relay

@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 
-from tests.fakes import PIMMS_KEY
+from leadrelay.sandbox.credentials import PIMMS_KEY
 from tests.fakes.helpers import settled, wait_for
 from tests.support.keys import SERVER
 from tests.support.relay import Relay

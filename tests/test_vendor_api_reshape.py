@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import RESHAPE_SCRIPT, RESHAPE_TOKEN
+from leadrelay.sandbox.credentials import RESHAPE_SCRIPT, RESHAPE_TOKEN
 from tests.fakes.helpers import settled, wait_for
 from tests.support.keys import SERVER_KEY
 from tests.support.relay import Relay

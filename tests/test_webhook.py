@@ -17,10 +17,12 @@ from leadrelay.config import Settings
 from leadrelay.destinations.webhook import WebhookDestination
 from leadrelay.event import LeadEvent, dump_event
 from leadrelay.routing import Router
+from leadrelay.sandbox.credentials import WEBHOOK_SECRET
+from leadrelay.sandbox.vendors import Fault
+from leadrelay.sandbox.webhook import FakeWebhook
 from leadrelay.store import SqlStore
-from tests.fakes import Fault
+from tests.fakes import OTHER_SECRET, Receiver
 from tests.fakes.helpers import FAST, deliver_all, enqueue, lead, lead_event, send, states
-from tests.fakes.webhook import OTHER_SECRET, WEBHOOK_SECRET, FakeWebhook, Receiver
 from tests.support.arrivals import request_seen
 
 Make = Callable[..., Settings]
@@ -175,7 +177,7 @@ async def test_a_4xx_is_dead_lettered_and_replay_sends_it_again_under_the_same_i
 async def test_the_secret_never_reaches_stored_rows_or_the_commands_output(
     store: SqlStore, webhook_settings: Make, receiver: Receiver, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.fakes.vendors import Invalid
+    from leadrelay.sandbox.vendors import Invalid
 
     def echo(request: Any, body: Any) -> Any:  # a receiver that quotes the secret back, with and without its prefix
         raise Invalid(400, "bad_request", f"expected {WEBHOOK_SECRET} (key {KEY}), got {request.headers['webhook-signature']}")

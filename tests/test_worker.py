@@ -12,12 +12,14 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
+from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN
+from leadrelay.sandbox.vendors import Fault
 from leadrelay.store import Finish, SqlStore, open_store
 from leadrelay.worker import Worker, backoff
-from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Fault, Vendors
+from tests.fakes import Vendors
+from tests.fakes.helpers import deliver_all, enqueue, lead, settled, states, wait_for
 from tests.support.clock import FakeClock
 from tests.support.postgres import needs_postgres, postgres_schema_url
-from tests.fakes.helpers import deliver_all, enqueue, lead, settled, states, wait_for
 
 Make = Callable[..., Settings]
 
@@ -149,7 +151,7 @@ async def test_secrets_never_reach_stored_errors_or_the_cli(
     original = vendors.dub.answer
 
     def echo(request: Any, body: Any) -> Any:
-        from tests.fakes.vendors import Invalid
+        from leadrelay.sandbox.vendors import Invalid
 
         raise Invalid(400, "bad_request", f"rejected with {request.headers['authorization']}")
 

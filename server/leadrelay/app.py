@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
@@ -15,7 +16,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from leadrelay.caller import Caller, route_path
@@ -28,6 +30,10 @@ from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.maintenance import Maintenance
 from leadrelay.routing import Router
+from leadrelay.sandbox.api import SandboxApi
+from leadrelay.sandbox.fakes import SandboxVendors
+from leadrelay.sandbox.mode import NOTICE as SANDBOX_NOTICE
+from leadrelay.sandbox.mode import sandbox_on, sandboxed
 from leadrelay.sites import cross_site
 from leadrelay.snippet import Snippet
 from leadrelay.store import Click, SqlStore, store_of
@@ -43,8 +49,9 @@ log = logging.getLogger("leadrelay")
 class Service:
     """The parts of a running leadrelay, shared by its routes."""
 
-    def __init__(self, settings: Settings, store: SqlStore | None = None) -> None:
+    def __init__(self, settings: Settings, store: SqlStore | None = None, sandbox: SandboxVendors | None = None) -> None:
         self.settings = settings
+        self.sandbox = sandbox  # the fake vendors deliveries go to, in sandbox mode (settings point there)
         self.store = store or store_of(settings)
         self.intake = GroupCommitter(self.store)
         self.identity = Identity(settings)
@@ -106,7 +113,11 @@ class Service:
                     entry["problem"] = known["error"]  # the vendor refused the credentials (401/403)
             destinations[name] = entry
         degraded = any(entry.get("healthy") is False for entry in destinations.values())
-        return JSONResponse({"status": "degraded" if degraded else "ok", "destinations": destinations})
+        body: dict[str, object] = {"status": "degraded" if degraded else "ok", "sandbox": self.sandbox is not None}
+        if self.sandbox is not None:
+            body["notice"] = SANDBOX_NOTICE
+        body["destinations"] = destinations
+        return JSONResponse(body)
 
     async def demo(self, request: Request) -> Response:
         return demo_page(self.snippet.hashed_url, self.settings)
@@ -115,9 +126,14 @@ class Service:
         return demo_script()
 
 
-def create_app(settings: Settings | None = None, store: SqlStore | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, store: SqlStore | None = None, site: Path | None = None) -> Starlette:
+    """The service; in sandbox mode, `site` is a folder of static files served at `/` (a site under test)
+    in place of the demo page, so that the site and leadrelay share an origin as in production."""
     settings = settings or load_settings()
-    service = Service(settings, store)
+    sandbox = SandboxVendors() if sandbox_on(settings) else None
+    if sandbox is not None:
+        settings = sandboxed(settings, sandbox)
+    service = Service(settings, store, sandbox)
     prefix = settings.path_prefix
 
     @contextlib.asynccontextmanager
@@ -126,11 +142,13 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
             log.warning(
                 "USING THE DEVELOPMENT SECRET KEY: visitor cookies can be forged. Set LEADRELAY_SECRET_KEY in production."
             )
+        if sandbox is not None:
+            log.warning("%s (what they received: %s/_sandbox/)", SANDBOX_NOTICE, prefix)
         service.store.setup()
         service.intake.start()
         service.maintenance.start()
         if settings.worker:
-            service.worker = Worker(settings, service.store)
+            service.worker = Worker(settings, service.store, transport=sandbox.transport if sandbox else None)
             await service.worker.start()
             service.collector.on_deliveries = service.worker.wake
         # What exists now (the libraries, the dialects' schemas, the service) lives as long as
@@ -156,7 +174,13 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None) 
         Route("/healthz", service.health, methods=["GET"]),
         *service.vendor_apis.routes(),
     ]
-    if settings.demo:
+    if sandbox is not None:
+        routes.extend(SandboxApi(settings, sandbox, service.store).routes())
+    if site is not None:
+        if sandbox is None:
+            raise ValueError("a site is served only in sandbox mode (it is a test server)")
+        routes.append(Mount("/", app=StaticFiles(directory=site, html=True)))
+    elif settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
         routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
     middleware = request_middleware(settings, service)

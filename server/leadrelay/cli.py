@@ -11,10 +11,12 @@ import logging
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_secret_key
 from leadrelay.event import dump_event
+from leadrelay.sandbox.mode import NOTICE, sandbox_on
 from leadrelay.store.probe import database_problem
 from leadrelay.terminal import json_line, json_safe, printable
 from leadrelay.trust.marks import CLICK_HELD_BACK, MARKS
@@ -27,8 +29,9 @@ if TYPE_CHECKING:
 def _settings_or_exit(args: argparse.Namespace) -> Settings:
     """The settings, when `leadrelay check` finds nothing wrong; else print every problem and exit 1."""
     settings: Settings | None = None
+    overrides = {"sandbox": True} if getattr(args, "sandbox", False) else {}
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, **overrides)
         database_url: str | None = settings.database_url
         problems: list[Problem] = []
     except ConfigError as exc:
@@ -63,6 +66,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("  click ids:        forwarded as sent (click_verification = off)")
     for name, why in destination_states(s).items():
         print(f"  destination {name + ':':8} {printable(why)}")
+    if sandbox_on(s):
+        print(f"  sandbox:          on: {NOTICE.split(': ', 1)[1]} (serve delivers there instead)")
+    else:
+        print(f"  sandbox:          off{' (a destination is configured)' if s.sandbox == 'auto' else ''}")
     return 0
 
 
@@ -92,14 +99,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from leadrelay.app import create_app
 
     settings = _settings_or_exit(args)
+    site = None
+    if args.site is not None:
+        site = Path(args.site)
+        if not sandbox_on(settings) or not site.is_dir():
+            why = "is not a folder" if sandbox_on(settings) else "is served only in sandbox mode (add --sandbox)"
+            print(f"error: --site {printable(args.site)} {why}", file=sys.stderr)
+            return 2
     _log_to_terminal(args.log_level, "%(levelname)s:     %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines name every delivery URL
-    app = create_app(settings)
+    app = create_app(settings, site=site)
     config = serving.uvicorn_config(
         app, settings, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log
     )
     store = printable(_safe_url(settings.database_url))
     print(f"leadrelay on http://{printable(args.host)}:{args.port}/  (store: {store})", flush=True)
+    if sandbox_on(settings):
+        print(f"{NOTICE}; see http://{printable(args.host)}:{args.port}{settings.path_prefix}/_sandbox/", flush=True)
     serving.serve(config)
     return 0
 
@@ -139,6 +155,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from leadrelay.worker import Worker
 
     settings = _settings_or_exit(args)
+    if sandbox_on(settings):
+        print(
+            "error: in sandbox mode the fake vendors live inside `leadrelay serve`, which delivers to them itself;"
+            " a worker of its own would deliver where nothing shows it. Configure a destination, or set sandbox = false.",
+            file=sys.stderr,
+        )
+        return 1
     store = _store(settings)
     _log_to_terminal(args.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -264,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
     p.add_argument("--no-access-log", action="store_true", help="no line per request (when a proxy in front logs them)")
+    p.add_argument(
+        "--sandbox", action="store_true", help="deliver to built-in strict fake vendors, never the internet (sandbox = true)"
+    )
+    p.add_argument("--site", metavar="DIR", help="in sandbox mode: serve this folder's files at / (the site under test)")
     p.set_defaults(func=cmd_serve)
 
     p = command("check", "validate the configuration, try the database, and summarise it")

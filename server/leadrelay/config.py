@@ -168,6 +168,7 @@ class ServiceSettings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [ANY_HOST], min_length=1)
     path_prefix: str = "/lr"
     demo: bool = True
+    sandbox: bool | Literal["auto"] = "auto"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_batch_events: int = Field(default=50, ge=1, le=1000)
     max_rejected_raw_bytes: int = Field(default=16 * 1024, ge=0)
@@ -271,6 +272,13 @@ class ServiceSettings(BaseSettings):
         weakness = _key_weakness(value.get_secret_value())
         if weakness:
             raise ValueError(weakness)
+        return value
+
+    @field_validator("sandbox")
+    @classmethod
+    def _no_sandbox_in_production(cls, value: bool | str, info: ValidationInfo) -> bool | str:
+        if value is True and info.data.get("environment") == "production":
+            raise ValueError("cannot be true in production: a production site's leads must reach the real vendors")
         return value
 
     @field_validator("allowed_origins", "forwarded_allow_ips", mode="before")

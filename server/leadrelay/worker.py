@@ -56,10 +56,14 @@ def backoff(attempt: int, base_s: float, max_s: float, retry_after: float | None
     return delay
 
 
-def new_client(settings: Settings, destinations: int) -> httpx.AsyncClient:
-    """The one HTTP client of a worker: pooled keep-alive connections and the delivery timeout."""
+def new_client(
+    settings: Settings, destinations: int, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The one HTTP client of a worker: pooled keep-alive connections and the delivery timeout
+    (over `transport` when given: the sandbox's, which reaches its fake vendors in-process)."""
     size = settings.delivery_concurrency * max(1, destinations)
     return httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(settings.delivery_timeout_s),
         limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
         headers={"User-Agent": "leadrelay"},
@@ -96,12 +100,14 @@ class Worker:
         destinations: dict[str, Destination] | None = None,
         client: httpx.AsyncClient | None = None,
         worker_id: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.destinations = enabled_destinations(settings) if destinations is None else destinations
         self.id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._client = client
+        self._transport = transport
         self._own_client = client is None
         self.lanes: dict[str, Lane] = {}
         self._done: asyncio.Queue[Finish | None] = asyncio.Queue()
@@ -120,7 +126,7 @@ class Worker:
             return
         self._stopping = False
         if self._client is None:
-            self._client = new_client(self.settings, len(self.destinations))
+            self._client = new_client(self.settings, len(self.destinations), self._transport)
         await self._store_call(self.store.clear_health)
         s = self.settings
         for name, destination in self.destinations.items():

@@ -21,7 +21,7 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.demo import STUB
 from leadrelay.event import LeadEvent
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 
 WAIT_S = 15.0  # how long a test waits for something that must happen (a ceiling, never asserted)
 

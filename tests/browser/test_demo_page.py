@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 
 
 def test_demo_form_tracks_a_lead_that_is_stored(page: Page, live_server: LiveServer) -> None:

@@ -13,9 +13,10 @@ from starlette.routing import Route
 
 from leadrelay.app import create_app
 from leadrelay.config import Settings
-from tests.fakes import RESHAPE_SCRIPT, Vendors
+from leadrelay.sandbox.credentials import RESHAPE_SCRIPT
+from leadrelay.sandbox.live import LiveServer
+from tests.fakes import Vendors
 from tests.fakes.helpers import FAST
-from tests.support.live import LiveServer
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <script src="/lr/s.js"></script></head><body><p id="state">waiting</p>

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.browser.snippet_site import Site, page_html
+from tests.fakes import Receiver
 from tests.fakes.helpers import FAST
-from tests.fakes.webhook import Receiver
 
 pytestmark = pytest.mark.browser
 

@@ -1,16 +1,16 @@
-"""Fake vendors on loopback for delivery tests: strict, recording, and misbehaving on demand."""
+"""The sandbox's fake vendors (leadrelay.sandbox) on loopback for delivery tests, each on its own LiveServer."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from tests.fakes.vendors import FAKE_PACE, Fault, FakeDub, FakePimms, FakeReshape, FakeVendor, Received
-from tests.support.live import LiveServer
+from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, WEBHOOK_SECRET
+from leadrelay.sandbox.live import LiveServer
+from leadrelay.sandbox.vendors import FAKE_PACE, FakeDub, FakePimms, FakeReshape
+from leadrelay.sandbox.webhook import FakeWebhook
 
-DUB_KEY = "dub_test_9f8e7d6c5b4a"
-PIMMS_KEY = "pimms_test_1a2b3c4d5e6f"
-RESHAPE_TOKEN = "dre_token_0a1b2c3d4e5f"
-RESHAPE_SCRIPT = "ABCD1234"
+OTHER_SECRET = "whsec_" + base64.b64encode(b"another-sites-webhook-secret-32b").decode()
 
 
 class Vendors:
@@ -51,4 +51,23 @@ class Vendors:
         return {f"LEADRELAY_{k.upper()}": str(v) for k, v in self.settings().items()}
 
 
-__all__ = ["DUB_KEY", "Fault", "FakeDub", "FakePimms", "FakeReshape", "FakeVendor", "PIMMS_KEY", "RESHAPE_SCRIPT", "RESHAPE_TOKEN", "Received", "Vendors"]
+class Receiver:
+    """A FakeWebhook on its own LiveServer; `settings()` points leadrelay's webhook at it."""
+
+    def __init__(self, verifies_with: str = WEBHOOK_SECRET, raw: bool = False) -> None:
+        self.fake = FakeWebhook(credential=verifies_with, raw=raw)
+        self.server = LiveServer(self.fake)
+
+    def __enter__(self) -> Receiver:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}{self.fake.path}"
+
+    def settings(self) -> dict[str, Any]:
+        return {"webhook_url": self.url, "webhook_secret": WEBHOOK_SECRET, "webhook_rate_per_minute": FAKE_PACE}

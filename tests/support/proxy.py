@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from leadrelay.event import LeadEvent
+from leadrelay.sandbox.live import free_port
 from leadrelay.store import open_store
-from tests.support.live import free_port
 
 DEPLOY = Path(__file__).resolve().parents[2] / "examples" / "deploy"
 NGINX_ADDRESS = "127.0.0.2"

@@ -15,7 +15,7 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.store import SqlStore
 from tests.fakes import Vendors
-from tests.support.live import LiveServer
+from leadrelay.sandbox.live import LiveServer
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Strict fake Dub, PIMMS and DATA Reshape servers for tests: one Starlette app per vendor.
+"""Strict fake Dub, PIMMS and DATA Reshape servers: one Starlette app per vendor, for the sandbox and the tests.
 
 Each fake checks every request against the vendor's published rules (seed 004's
 OpenAPI for Dub; seed 002 plus the vendor facts for PIMMS; seed 003 for
@@ -77,6 +77,9 @@ class Received:
     body: Any
     status: int | None = None  # what the fake answered (None: it dropped the connection)
     at: float = field(default_factory=time.monotonic)
+    received_at: float = field(default_factory=time.time)
+    answer: Any = None  # the JSON body the fake answered with (None: none, or dropped)
+    fault: Fault | None = None  # the scripted misbehaviour this request met, if any
 
 
 class Invalid(Exception):
@@ -94,6 +97,7 @@ class FakeVendor:
     path: str = "/track/lead"
     record: bool = True
     requests: list[Received] = field(default_factory=list)
+    max_records: int | None = None  # keep only the newest this many requests (None: every one)
     faults: deque[Fault] = field(default_factory=deque)
     outage: Fault | None = None
     count: int = 0
@@ -110,6 +114,14 @@ class FakeVendor:
     def script(self, *faults: Fault) -> None:
         """The next requests get these faults, one each, in order."""
         self.faults.extend(faults)
+
+    def reset(self) -> None:
+        """Forget every request, fault and outage, and whatever the vendor remembers (subclasses add theirs)."""
+        with self._lock:
+            self.requests.clear()
+            self.faults.clear()
+            self.outage = None
+            self.count = 0
 
     @property
     def accepted(self) -> list[Any]:
@@ -132,7 +144,10 @@ class FakeVendor:
             self.count += 1
             if self.record:
                 self.requests.append(received)
+                if self.max_records is not None and len(self.requests) > self.max_records:
+                    del self.requests[: len(self.requests) - self.max_records]
             fault = self.faults.popleft() if self.faults else self.outage
+        received.fault = fault
         if fault is not None and fault.kind == "drop":
             received.status = None
             return _Dropped()
@@ -157,6 +172,7 @@ class FakeVendor:
                 response = self.error(exc.status, exc.code, exc.message)
                 response.headers.update(exc.headers)
         received.status = response.status_code
+        received.answer = _json_or_none(response)
         return response
 
     def authenticate(self, request: Request) -> None:
@@ -187,6 +203,13 @@ _CODES = {
     502: "internal_server_error",
     503: "internal_server_error",
 }
+
+
+def _json_or_none(response: Response) -> Any:
+    try:
+        return json.loads(response.body)
+    except ValueError:
+        return None
 
 
 class _Dropped(Response):
@@ -320,6 +343,16 @@ class FakeDub(FakeVendor):
 
     schema: dict[str, Check] = field(default_factory=lambda: dict(DUB_LEAD))
     required: tuple[str, ...] = ("clickId", "eventName")
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self.customers.clear()
+            self.leads.clear()
+            self.recorded.clear()
+            self.recorded_count = 0
+            self.rate_limited = 0
+            self._windows.clear()
 
     def answer(self, request: Request, body: dict[str, Any]) -> Response:
         headers = self.count_against_limit()
@@ -525,6 +558,11 @@ class FakeReshape(FakeVendor):
     path: str = "/reshape/standard/event"
     script_id: str = "ABCD1234"
     seen_ids: set[str] = field(default_factory=set)
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self.seen_ids.clear()
 
     def authenticate(self, request: Request) -> None:
         if request.headers.get("x-dre-access-token") != self.credential:

@@ -1,4 +1,4 @@
-"""A real uvicorn server in a background thread, for integration and browser tests."""
+"""A real uvicorn server in a background thread: the pytest plugin's sandbox, and the project's integration and browser tests."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ misbehaves on demand with the fake vendors' faults:
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,11 +18,8 @@ from standardwebhooks import Webhook
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from tests.fakes.vendors import FAKE_PACE, FakeVendor, Invalid
-from tests.support.live import LiveServer
+from leadrelay.sandbox.vendors import FakeVendor, Invalid
 
-WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"leadrelay-test-webhook-secret-32").decode()
-OTHER_SECRET = "whsec_" + base64.b64encode(b"another-sites-webhook-secret-32b").decode()
 
 ENVELOPE = {"type", "timestamp", "data"}
 EVENT_FIELDS = {
@@ -48,6 +44,11 @@ class FakeWebhook(FakeVendor):
         except ClientDisconnect:
             return Response(status_code=400)
         return await super().handle(request)
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self.events_by_message.clear()
 
     def authenticate(self, request: Request) -> None:
         try:
@@ -85,25 +86,3 @@ def _is_time(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class Receiver:
-    """A FakeWebhook on its own LiveServer; `settings()` points leadrelay's webhook at it."""
-
-    def __init__(self, verifies_with: str = WEBHOOK_SECRET, raw: bool = False) -> None:
-        self.fake = FakeWebhook(credential=verifies_with, raw=raw)
-        self.server = LiveServer(self.fake)
-
-    def __enter__(self) -> Receiver:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return f"{self.server.url}{self.fake.path}"
-
-    def settings(self) -> dict[str, Any]:
-        return {"webhook_url": self.url, "webhook_secret": WEBHOOK_SECRET, "webhook_rate_per_minute": FAKE_PACE}
