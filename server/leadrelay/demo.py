@@ -11,9 +11,10 @@ from leadrelay.vendors import destination_states
 
 # The README's one-line stub: calls made before the snippet arrives are queued, then replayed in order.
 STUB = (
-    '<script>!function(w,l){l=w.leadrelay=w.leadrelay||{q:[]};"track push consent".split(" ").map(function(m)'
-    '{l[m]=l[m]||function(a,b){var c=[m,a,b];return m=="track"?new Promise(function(s,j){l.q.push(c.concat(s,j))})'
-    ':void l.q.push(c)}});w.croct=w.croct||l;w.reshape=w.reshape||l}(window)</script>'
+    '<script>!function(w,l){l=w.leadrelay=w.leadrelay||{q:[]};"track push consent flush".split(" ").map(function(m)'
+    '{l[m]=l[m]||function(a,b){var c=[m,a,b];return m=="track"||m=="flush"?new Promise(function(s,j){'
+    'l.q.push(c.concat(s,j));m=="flush"&&setTimeout(s,a||1e4)}):void l.q.push(c)}});w.croct=w.croct||l;'
+    'w.reshape=w.reshape||l}(window)</script>'
 )
 
 _PAGE = """<!doctype html>
