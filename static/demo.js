@@ -154,7 +154,7 @@
     if (destination.skipped) return item.detail.append(el("div", "why", NAMES[name] + ": " + destination.skipped));
     var meta = "as “" + destination.event_name + "” · " + destination.attempts + (destination.attempts == 1 ? " attempt" : " attempts");
     item.detail.append(el("div", "meta", meta));
-    if (destination.last_error) item.detail.append(el("div", "why", destination.last_error));
+    if (destination.last_error && state != "delivered") item.detail.append(el("div", "why last-error", destination.last_error));
     if (body.sandbox && destination.sent && destination.attempts) received(item, destination, view);
     else if (!body.sandbox) item.detail.append(el("div", "why", "What the vendor received is shown in sandbox mode."));
   }

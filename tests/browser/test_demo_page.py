@@ -11,6 +11,7 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.sandbox.live import LiveServer
 from tests.fakes import Vendors
+from leadrelay.sandbox.vendors import Fault
 from tests.fakes.helpers import FAST
 
 HOSTILE_KEY = "<img src=x onerror=window.pwned=1>"
@@ -53,6 +54,19 @@ def test_the_demo_shows_the_click_the_event_and_each_destination(page: Page, liv
     expect(pimms.locator(".why")).to_contain_text("PIMMS: no pimms_id")
     [received] = vendors.dub.accepted
     assert received["clickId"] == "demo_click_1" and received["eventName"] == "Sign up"
+
+
+def test_a_vendor_that_is_down_shows_as_retrying_with_its_error(page: Page, live: tuple[LiveServer, Vendors]) -> None:
+    server, vendors = live
+    vendors.dub.outage = Fault.error(503)
+    page.goto(server.url + "/?dub_id=demo_click_1")
+    expect(page.locator("[data-click=dub]")).to_contain_text("cookie set by leadrelay")
+    page.click("button[type=submit]")
+    dub = page.locator(".event[data-state=accepted] [data-destination=dub]")
+    expect(dub).to_have_attribute("data-state", "retrying")
+    expect(dub.locator(".last-error")).to_contain_text("HTTP 503")
+    vendors.dub.outage = None
+    expect(dub).to_have_attribute("data-state", "delivered")  # the page keeps following it
 
 
 def test_the_invalid_lead_button_shows_each_field_error(page: Page, live: tuple[LiveServer, Vendors]) -> None:
