@@ -162,3 +162,18 @@ def test_the_largest_event_with_hostile_strings_comes_back_as_valid_json(make_cl
     view = response.json()  # strict JSON: every escape in place
     assert view["id"] == event["id"]
     assert {d["name"] for d in view["destinations"]} == {"dub", "pimms", "reshape", "webhook"}
+
+
+def test_in_sandbox_mode_it_shows_the_body_each_destination_is_sent(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sandbox=True)
+    client.get("/lr/c?pimms_id=pimms_3")
+    event = lead()
+    send(client, event)
+    view = client.get(STATUS + event["id"]).json()
+    by_name = {d["name"]: d for d in view["destinations"]}
+    assert by_name["pimms"]["sent"]["clickId"] == "pimms_3"
+    assert by_name["pimms"]["sent"]["eventName"] == by_name["pimms"]["event_name"] == "Sign up"
+    assert by_name["reshape"]["sent"]["event"]["name"] == "lead_created"
+    assert by_name["webhook"]["sent"]["data"]["id"] == event["id"]
+    assert by_name["dub"]["skipped"].startswith("no dub_id")
+    assert "webhook-signature" not in json.dumps(view)  # bodies only: no header, no signature, no key

@@ -4,8 +4,8 @@
 
 Starts `leadrelay serve --sandbox` (the real command, on a free local port, with a throwaway
 SQLite file), opens the demo page in Chromium through Playwright as a visitor who landed from
-Dub and PIMMS links, signs up, waits until every destination has its answer and the sandbox
-shows what each fake vendor received, sends the invalid lead, and saves a full-page PNG.
+Dub and PIMMS links, sends the invalid lead, signs up, waits until every destination has its
+answer and the sandbox shows what each fake vendor received, and saves a full-page PNG.
 Nothing leaves the machine.
 """
 
@@ -64,12 +64,12 @@ def shoot(base: str, out: Path) -> None:
             page.goto(base + "/?dub_id=demo_click_1&pimms_id=demo_pimms_1")
             page.wait_for_function("window.leadrelay && leadrelay.loaded")
             page.locator("[data-click=pimms]").filter(has_text="cookie set by leadrelay").wait_for()
+            page.click("#invalid")  # first, so that the lead that goes through is shown on top (newest first)
+            page.locator(".event[data-state=rejected] .errors li").first.wait_for()
             page.click("button[type=submit]")
             event = page.locator(".event[data-state=accepted]")
             for vendor in ("dub", "pimms", "reshape", "webhook"):
                 event.locator(f"[data-destination={vendor}] .received pre").wait_for(timeout=WAIT_S * 1000)
-            page.click("#invalid")
-            page.locator(".event[data-state=rejected] .errors li").first.wait_for()
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=True)
         finally:

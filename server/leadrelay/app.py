@@ -121,7 +121,7 @@ class Service:
         return JSONResponse(body)
 
     async def demo(self, request: Request) -> Response:
-        return demo_page(self.snippet.hashed_url, self.settings)
+        return demo_page(self.snippet.hashed_url, self.settings, sandbox=self.sandbox is not None)
 
     async def demo_js(self, request: Request) -> Response:
         return demo_script()
@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
     elif settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
         routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
-        status = EventStatus(settings, service.store, service.router, service.identity, sandbox=False)
+        status = EventStatus(settings, service.store, service.router, service.identity, sandbox=sandbox is not None)
         routes.append(Route(status.path, status.show, methods=["GET"]))
     middleware = request_middleware(settings, service)
     # Beacons bypass Starlette's router, not its middleware: the same stack wraps them.

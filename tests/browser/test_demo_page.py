@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import json
+from typing import Any, Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -111,3 +112,39 @@ def test_the_page_runs_no_script_but_its_own(page: Page, live: tuple[LiveServer,
     page.click("button[type=submit]")
     expect(page.locator(".event [data-fact=status] .pill")).to_have_text("stored")
     assert errors == []  # the stub, the snippet, the style and demo.js all pass the policy
+
+
+@pytest.fixture
+def sandboxed(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """The demo as `./run serve` runs it with no vendor key: sandbox mode, every vendor a fake in the process."""
+    settings = make_settings(sandbox=True, **FAST)
+    with LiveServer(create_app(settings), settings=settings) as server:
+        yield server
+
+
+def received_by(server: LiveServer, vendor: str) -> list[Any]:
+    """What the sandbox's fake `vendor` recorded, accepted."""
+    fake = server.app.state.service.sandbox.fakes[vendor]
+    return [r.body for r in fake.requests if r.status is not None and 200 <= r.status < 300]
+
+
+def test_in_sandbox_mode_the_demo_shows_exactly_what_each_fake_vendor_received(page: Page, sandboxed: LiveServer) -> None:
+    page.goto(sandboxed.url + "/?dub_id=demo_click_1&pimms_id=demo_pimms_1")
+    expect(page.locator("#mode")).to_have_text("Sandbox mode · nothing leaves this machine")
+    expect(page.locator("[data-click=pimms]")).to_have_text("demo_pimms_1 (cookie set by leadrelay)")
+    page.fill("input[name=firstName]", HOSTILE_NAME)
+    page.click("button[type=submit]")
+    shown = page.locator(".event[data-state=accepted]")
+    for vendor in ("dub", "pimms", "reshape", "webhook"):
+        item = shown.locator(f"[data-destination={vendor}]")
+        expect(item).to_have_attribute("data-state", "delivered")
+        expect(item.locator(".caption")).to_contain_text("received · accepted")
+        body = json.loads(item.locator(".received pre").inner_text())
+        assert received_by(sandboxed, vendor)[-1] == body  # what the page shows is what the fake got
+    dub = json.loads(shown.locator("[data-destination=dub] .received pre").inner_text())
+    assert dub["clickId"] == "demo_click_1" and dub["eventName"] == "Sign up"
+    assert dub["customerName"] == HOSTILE_NAME  # shown as text: the page ran none of it
+    pimms = json.loads(shown.locator("[data-destination=pimms] .received pre").inner_text())
+    assert pimms["clickId"] == "demo_pimms_1"
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#path script, #path img").count() == 0
