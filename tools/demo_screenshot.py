@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,23 +22,11 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from leadrelay.sandbox.chromium import launch_args
+from leadrelay.sandbox.live import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 WAIT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def chromium() -> str | None:
-    """LEADRELAY_CHROMIUM, else Debian's chromium, else None (Playwright's own browser)."""
-    configured = os.environ.get("LEADRELAY_CHROMIUM")
-    if configured:
-        return configured
-    return next((c for c in CHROMIUM if shutil.which(c) or Path(c).is_file()), None)
 
 
 def wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
@@ -58,7 +44,7 @@ def wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
 
 def shoot(base: str, out: Path) -> None:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium())
+        browser = playwright.chromium.launch(**launch_args({}))
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900}, device_scale_factor=1)
             page.goto(base + "/?dub_id=demo_click_1&pimms_id=demo_pimms_1")
