@@ -177,3 +177,23 @@ def test_in_sandbox_mode_it_shows_the_body_each_destination_is_sent(make_client:
     assert by_name["webhook"]["sent"]["data"]["id"] == event["id"]
     assert by_name["dub"]["skipped"].startswith("no dub_id")
     assert "webhook-signature" not in json.dumps(view)  # bodies only: no header, no signature, no key
+
+
+def test_an_event_as_large_as_a_request_takes_comes_back_whole_in_sandbox_mode(make_client: Callable[..., TestClient]) -> None:
+    # A Reshape event passes unknown properties through: one filling the 64 KB body limit, every string hostile.
+    client = make_client(sandbox=True)
+    properties = {f"p{i}": (HOSTILE * 40)[:400] for i in range(120)}
+    event = {
+        "id": str(uuid.uuid4()),
+        "dialect": "reshape",
+        "payload": {"event": {"name": "lead_created", "currency": "USD", "id": "R-1", "properties": properties}},
+    }
+    size = len(json.dumps({"events": [event]}).encode())
+    assert 60_000 < size <= 64 * 1024
+    [result] = send(client, event)
+    assert result["status"] == "accepted", result
+    response = client.get(STATUS + event["id"])
+    assert response.status_code == 200
+    view = response.json()
+    reshape = next(d for d in view["destinations"] if d["name"] == "reshape")
+    assert reshape["sent"]["event"]["properties"] == properties  # every escape survived the round trip
