@@ -44,18 +44,20 @@
     var found = document.cookie.match("(?:^|; )" + name + "=([^;]*)");
     return found && decodeURIComponent(found[1]);
   }
-  function showClicks() {
+  // Shown again until leadrelay ({prefix}/c, which the snippet calls) has set a cookie for each id in the URL.
+  function showClicks(round) {
     var params = new URLSearchParams(location.search);
+    var waiting = false;
     Array.prototype.forEach.call(document.querySelectorAll("[data-click]"), function (dd) {
       var vendor = dd.dataset.click;
       var set = cookie(vendor + "_id");
       var landed = params.get(vendor + "_id");
       dd.textContent = set ? set + " (cookie set by leadrelay)" : landed ? landed + " (from the URL)" : "none";
-      dd.dataset.value = set || landed || "";
+      if (landed && set != landed) waiting = true;
     });
+    if (waiting && round < 60) setTimeout(showClicks, 250, round + 1);
   }
-  showClicks();
-  setTimeout(showClicks, 800); // once the snippet has had {prefix}/c set the cookies
+  showClicks(0);
 
   // 2. The collect endpoint's answers, read from the snippet's own requests.
   var send = window.fetch;
