@@ -11,8 +11,8 @@ from playwright.sync_api import Page, expect
 from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.sandbox.live import LiveServer
-from tests.fakes import Vendors
 from leadrelay.sandbox.vendors import Fault
+from tests.fakes import Vendors
 from tests.fakes.helpers import FAST
 
 HOSTILE_KEY = "<img src=x onerror=window.pwned=1>"
