@@ -174,6 +174,13 @@ export interface Reshape {
 export interface Leadrelay extends Croct, Reshape {
   /** The visitor's choice: true sends the waiting events, false discards everything unsent. */
   consent(granted: boolean): void;
+  /**
+   * Send everything queued now and wait for the answers (before navigating, in tests). Resolves,
+   * never rejects, with the number of events still unanswered (0: all were answered; a failed
+   * attempt leaves the rest queued for the usual retries), at the latest after `ms` (10,000).
+   * Through the stub before the script has run: `undefined` if the script did not answer in `ms`.
+   */
+  flush(ms?: number): Promise<number | undefined>;
   /** True once the snippet has run. */
   readonly loaded?: boolean;
 }

@@ -7,6 +7,7 @@
  *   croct.track(type, payload)  -> Promise of Croct's processed event, rejected with field errors
  *   reshape.push({event, context, user})
  *   leadrelay.track / leadrelay.push / leadrelay.consent(granted)
+ *   leadrelay.flush(ms) -> Promise of the number of events still unanswered, within ms (10 s)
  *
  * Settings are data-* attributes on the script tag, or on any element marked
  * data-leadrelay (for a module bundle): data-api, data-croct, data-reshape,
@@ -46,6 +47,8 @@
     var inFlight = {};
     var timer = 0;
     var failures = 0;
+    var requests = 0; // collect requests under way
+    var waiters = []; // what flush() promises wait for
     var leaving = 0; // after pagehide, an event made by a later handler is sent at once
 
     // Click ids in this page's URL: the server turns them into cookies (GET {api}/c).
@@ -85,6 +88,15 @@
             .concat(queue)
         );
       } catch (e) {} // storage full, or refused (private mode, sandbox)
+      check();
+    };
+    // flush()'s promises settle once no request is under way and nothing is left to send, or the
+    // last attempt failed (the rest is retried later, as always).
+    var check = function () {
+      if (!requests && (!queue.length || failures))
+        waiters.splice(0).map(function (end) {
+          end();
+        });
     };
     queue = stored();
     queue.map(function (event) {
@@ -182,6 +194,7 @@
       if (!batch.length) return;
       body = '{"events":[' + body + "]}";
       var done = function () {
+        requests--;
         batch.map(function (id) {
           delete inFlight[id];
         });
@@ -191,6 +204,7 @@
         var ms = Math.min(6e4, 1e3 * Math.pow(2, failures++)) * (0.5 + Math.random());
         log(why + ": retrying " + batch.length + " event(s) in " + Math.round(ms / 1e3) + " s");
         schedule(ms);
+        check();
       };
       try {
         fetch(base + "/e", { method: "POST", body: body, keepalive: true, credentials: "include" })
@@ -216,6 +230,7 @@
               });
           })
           .catch(retry);
+        requests++;
       } catch (e) {
         // No fetch here: the browser's beacon carries the batch (its answer cannot be read). Refused,
         // the batch stays queued, in flight for this page, for the next page load.
@@ -280,6 +295,19 @@
         log(e);
       }
     };
+    // Send everything now; resolves with how many events are still unanswered (0: all were), at the
+    // latest after ms. Events waiting for consent are counted, not waited for.
+    api.flush = function (ms) {
+      return new Promise(function (resolve) {
+        var end = function () {
+          resolve(queue.length + waiting.length);
+        };
+        waiters.push(end);
+        setTimeout(end, ms || 1e4);
+        flush(1);
+        check();
+      });
+    };
     api.consent = function (granted) {
       consent = granted ? 1 : -1;
       log("consent " + (granted ? "granted" : "refused"));
@@ -299,12 +327,11 @@
       }
     };
 
-    // The stub's calls, in order; later calls to an old stub function run at once.
+    // The stub's calls, in order; later calls to an old stub function run at once. track and
+    // flush settle the stub's promise.
     var run = function (call) {
-      var method = call[0];
-      method == "track"
-        ? api.track(call[1], call[2]).then(call[3], call[4])
-        : api[method] && api[method](call[1]);
+      var result = api[call[0]] && api[call[0]](call[1], call[2]);
+      result && result.then(call[3], call[4]);
       return 0;
     };
 

@@ -379,6 +379,23 @@ def test_routing_is_configuration(make_settings: Any) -> None:
     assert "pimms" in router.destinations_for(pimms_event)
 
 
+def test_routing_says_why_a_destination_skips_an_event(make_settings: Any) -> None:
+    router = Router(make_settings(**ALL, reshape_events={}))
+    without_clicks = replace(croct_lead(), click_ids={})
+    skipped = router.skipped(without_clicks)
+    assert skipped["pimms"].startswith("no pimms_id")
+    assert skipped["dub"].startswith("no dub_id") and "dub_deferred" in skipped["dub"]
+    assert skipped["reshape"] == "the event 'leadGenerated' is not mapped to one of its events (reshape_events)"
+    assert "webhook" not in skipped
+    # What it explains is what it routes: every destination is either taken or explained, never both.
+    for event in (without_clicks, croct_lead(), reshape_event("lead_disqualified")):
+        taken = router.destinations_for(event)
+        assert sorted(taken + list(router.skipped(event))) == sorted(router.destinations)
+        assert not set(taken) & set(router.skipped(event))
+    deferred = Router(make_settings(**ALL, dub_deferred=True))
+    assert deferred.skipped(without_clicks)["dub"] == "no dub_id, and no customer id to attribute the lead to later (deferred attribution)"
+
+
 # -- outcomes -----------------------------------------------------------------------------------------
 
 

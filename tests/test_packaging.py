@@ -21,7 +21,7 @@ def test_the_wheel_carries_the_snippet_the_command_and_the_pytest_plugin(tmp_pat
     [wheel] = tmp_path.glob("leadrelay-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        for name in ("lr.js", "lr.min.js", "lr.d.ts"):
+        for name in ("lr.js", "lr.min.js", "lr.d.ts", "demo.html", "demo.js"):
             packaged = archive.read(f"leadrelay/static/{name}")
             assert packaged == (ROOT / "static" / name).read_bytes()
         assert "leadrelay/cli.py" in names

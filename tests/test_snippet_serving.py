@@ -146,3 +146,4 @@ def test_the_readme_gives_the_demos_stub_and_its_csp_hash() -> None:
     stub_js = re.fullmatch(r"<script>(.*)</script>", STUB).group(1)  # type: ignore[union-attr]
     digest = base64.b64encode(hashlib.sha256(stub_js.encode()).digest()).decode()
     assert f"script-src 'self' 'sha256-{digest}';" in section
+    assert STUB in (ROOT / "examples" / "site" / "index.html").read_text()  # the example site pastes the same

@@ -24,6 +24,7 @@ from leadrelay.caller import Caller, route_path
 from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
 from leadrelay.demo import demo_page, demo_script
+from leadrelay.event_status import EventStatus
 from leadrelay.errors import BadRequest, Forbidden, Refused, StoreUnavailable, http_exception, refused, server_error
 from leadrelay.hosts import HostCheck
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
@@ -120,7 +121,7 @@ class Service:
         return JSONResponse(body)
 
     async def demo(self, request: Request) -> Response:
-        return demo_page(self.snippet.hashed_url, self.settings)
+        return demo_page(self.snippet.hashed_url, self.settings, sandbox=self.sandbox is not None)
 
     async def demo_js(self, request: Request) -> Response:
         return demo_script()
@@ -183,6 +184,8 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
     elif settings.demo:
         routes.append(Route("/", service.demo, methods=["GET"]))
         routes.append(Route("/demo.js", service.demo_js, methods=["GET"]))
+        status = EventStatus(settings, service.store, service.router, service.identity, sandbox=sandbox is not None)
+        routes.append(Route(status.path, status.show, methods=["GET"]))
     middleware = request_middleware(settings, service)
     # Beacons bypass Starlette's router, not its middleware: the same stack wraps them.
     beacons: ASGIApp = service.collector

@@ -1,83 +1,82 @@
-"""The demo page shown at / on the embedded defaults: a lead form wired through the snippet."""
+"""The demo page shown at / (setting `demo`): a lead form wired through the snippet, and the lead's whole path.
+
+The page (static/demo.html) and its script (static/demo.js) show the click id captured, the
+event's id and status, each destination's delivery or the reason it skipped the event
+(leadrelay.event_status), and in sandbox mode what each fake vendor received
+(leadrelay.sandbox's API). The page's Content-Security-Policy allows no script but the stub,
+the snippet and demo.js: whatever a stored string holds, it is never run.
+"""
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import html
+import re
+from string import Template
 
 from starlette.responses import HTMLResponse, Response
 
 from leadrelay.config import Settings
+from leadrelay.snippet import static_dir
 from leadrelay.vendors import destination_states
 
 # The README's one-line stub: calls made before the snippet arrives are queued, then replayed in order.
 STUB = (
-    '<script>!function(w,l){l=w.leadrelay=w.leadrelay||{q:[]};"track push consent".split(" ").map(function(m)'
-    '{l[m]=l[m]||function(a,b){var c=[m,a,b];return m=="track"?new Promise(function(s,j){l.q.push(c.concat(s,j))})'
-    ':void l.q.push(c)}});w.croct=w.croct||l;w.reshape=w.reshape||l}(window)</script>'
+    '<script>!function(w,l){l=w.leadrelay=w.leadrelay||{q:[]};"track push consent flush".split(" ").map(function(m)'
+    '{l[m]=l[m]||function(a,b){var c=[m,a,b];return m=="track"||m=="flush"?new Promise(function(s,j){'
+    'l.q.push(c.concat(s,j));m=="flush"&&setTimeout(s,a||1e4)}):void l.q.push(c)}});w.croct=w.croct||l;'
+    'w.reshape=w.reshape||l}(window)</script>'
 )
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>leadrelay demo</title>
-{stub}
-<script async src="{script_url}"></script>
-<link rel="icon" href="data:,">
-<style>
-body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}}
-label{{display:block;margin:.6rem 0}} input{{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}}
-button{{font:inherit;padding:.4rem 1rem;margin-top:.8rem}} pre{{background:#f4f4f4;padding:1rem;overflow:auto}}
-.note{{color:#666;font-size:.9rem}}
-</style>
-</head>
-<body>
-<h1>leadrelay demo</h1>
-<p>This form calls <code>croct.track('leadGenerated', …)</code>. The snippet sends the event to
-<code>{collect_url}</code>; leadrelay validates it, stores it, and forwards it to the vendors you configured
-({destinations}).</p>
-<p class="note">Arrived from a short link? Try <a href="/?dub_id=demo_click_1">/?dub_id=demo_click_1</a>.
-{dev_warning}</p>
-<form id="lead">
-<label>First name <input name="firstName" value="Carol" required></label>
-<label>Last name <input name="lastName" value="Doe"></label>
-<label>Email <input name="email" type="email" value="carol@example.com" required></label>
-<label>Company <input name="company" value="Croct"></label>
-<button type="submit">Sign up</button>
-</form>
-<h2>Result</h2>
-<pre id="result">Submit the form.</pre>
-<script src="/demo.js" defer></script>
-</body>
-</html>
-"""
-
-_SCRIPT = """document.getElementById('lead').addEventListener('submit', function (e) {
-  e.preventDefault();
-  var form = new FormData(e.target), lead = {}, out = document.getElementById('result');
-  form.forEach(function (v, k) { if (v) lead[k] = String(v); });
-  out.textContent = 'Sending…';
-  croct.track('leadGenerated', { leadId: 'demo-' + Date.now(), currency: 'USD', value: 100, lead: lead })
-    .then(function (ev) { out.dataset.state = 'accepted'; out.textContent = 'Accepted:\\n' + JSON.stringify(ev, null, 2); })
-    .catch(function (err) { out.dataset.state = 'rejected'; out.textContent = 'Rejected: ' + (err && err.message || err); });
-});
-"""
+SANDBOX_LABEL = "Sandbox mode · nothing leaves this machine"
 
 
-def demo_page(script_url: str, settings: Settings, collect_url: str | None = None) -> HTMLResponse:
-    on = [name for name, why in destination_states(settings).items() if why == "on"]
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+@functools.cache
+def _assets() -> tuple[Template, bytes, str]:
+    """The page's template, its script, and its Content-Security-Policy (the inline stub and style by hash)."""
+    page = (static_dir() / "demo.html").read_text()
+    script = (static_dir() / "demo.js").read_bytes()
+    stub = re.fullmatch(r"<script>(.*)</script>", STUB, re.S).group(1)  # type: ignore[union-attr]
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)  # type: ignore[union-attr]
+    csp = (
+        f"default-src 'none'; script-src 'self' {_sha256(stub)}; style-src {_sha256(style)}; "
+        "connect-src 'self'; img-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return Template(page), script, csp
+
+
+def demo_page(script_url: str, settings: Settings, *, sandbox: bool = False, collect_url: str | None = None) -> HTMLResponse:
+    template, _, csp = _assets()
+    prefix = settings.path_prefix
+    states = destination_states(settings)
+    on = [name for name, state in states.items() if state == "on"]
+    if sandbox:
+        mode = f'<div class="mode sandbox" id="mode">{html.escape(SANDBOX_LABEL)}</div>'
+        where = "Every destination is a strict fake inside this process: Dub, PIMMS, DATA Reshape and a webhook."
+    else:
+        mode = '<div class="mode live" id="mode">Live · events go to the vendors configured</div>'
+        where = f"Destinations on: {', '.join(on) or 'none yet: events are stored only'}."
     warning = "The server is using its development secret key." if settings.uses_dev_secret else ""
-    body = _PAGE.format(
+    body = template.substitute(
         stub=STUB,
         script_url=html.escape(script_url),
-        collect_url=html.escape(collect_url or settings.path_prefix + "/e"),
-        destinations=html.escape(", ".join(on) or "none yet: events are stored only"),
+        collect_url=html.escape(collect_url or prefix + "/e"),
+        status_url=html.escape(prefix + "/_demo/events/"),
+        sandbox_url=html.escape(prefix + "/_sandbox") if sandbox else "",
+        mode=mode,
+        destinations=html.escape(where),
         dev_warning=html.escape(warning),
     )
-    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store", "Content-Security-Policy": csp, "Referrer-Policy": "same-origin"}
+    return HTMLResponse(body, headers=headers)
 
 
 def demo_script() -> Response:
-    return Response(_SCRIPT, media_type="text/javascript; charset=utf-8")
-
+    _, script, _ = _assets()
+    return Response(script, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})

@@ -12,7 +12,8 @@ by leadrelay.serving:
     ├── Unauthorized             401  a server's dialect (dub, pimms) without a server key, or a key that is not one
     ├── Forbidden                403  an Origin that is not allowed, a click-id request from another site
     ├── NotFound                 404  a vendor API call naming what this site does not have (a Reshape script id);
-    │                                 a sandbox vendor that does not exist (leadrelay.sandbox.api)
+    │                                 a sandbox vendor that does not exist (leadrelay.sandbox.api); an event's
+    │                                 status that is not the caller's own (leadrelay.event_status)
     ├── RequestTimeout           408  * a head or a body that did not all arrive in time
     ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events;
     │                                 * a chunked body, with its trailers, far beyond max_body_bytes

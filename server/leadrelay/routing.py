@@ -20,3 +20,8 @@ class Router:
 
     def destinations_for(self, event: LeadEvent) -> list[str]:
         return [name for name, destination in self.destinations.items() if destination.accepts(event)]
+
+    def skipped(self, event: LeadEvent) -> dict[str, str]:
+        """{destination: why it does not take `event`} for every destination that is on and does not."""
+        reasons = {name: destination.refusal(event) for name, destination in self.destinations.items()}
+        return {name: why for name, why in reasons.items() if why is not None}

@@ -85,7 +85,7 @@ reshape.push({ event: { name: "x" }, context: { environment: "staging" } });
 // @ts-expect-error value is a number
 reshape.push({ event: { name: "x", value: "750" } });
 
-// -- the leadrelay global: the same calls, plus consent --------------------------------------
+// -- the leadrelay global: the same calls, plus consent and flush ----------------------------
 
 const api: Leadrelay = leadrelay;
 api.consent(true);
@@ -94,6 +94,13 @@ leadrelay.push({ event: { name: "lead_created", currency: "EUR", id: "R-1" } });
 const ready: boolean | undefined = leadrelay.loaded;
 // @ts-expect-error consent takes a boolean
 leadrelay.consent("yes");
+const left: Promise<number | undefined> = leadrelay.flush(2000);
+left.then((unanswered) => (unanswered ?? 0) + 1);
+leadrelay.flush();
+// @ts-expect-error flush takes milliseconds
+leadrelay.flush("2s");
+// @ts-expect-error flush never resolves with events, only with how many are left
+leadrelay.flush().then((events: object[]) => events);
 
 // -- augmenting the event map for types the server was configured to accept -------------------
 

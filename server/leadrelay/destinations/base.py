@@ -127,7 +127,13 @@ class Destination:
 
     def accepts(self, event: LeadEvent) -> bool:
         """Whether a delivery to this destination is scheduled for `event` (decided at intake)."""
-        return self.event_name(event) is not None
+        return self.refusal(event) is None
+
+    def refusal(self, event: LeadEvent) -> str | None:
+        """Why this destination does not take `event`, in words for the operator; None when it does."""
+        if self.event_name(event) is None:
+            return f"the event {event.name!r} is not mapped to one of its events ({self.name}_events)"
+        return None
 
     # -- the request and the answer -------------------------------------------------
 

@@ -56,12 +56,17 @@ class DubDestination(TrackLeadDestination):
     def rate_per_minute(self) -> int:
         return self.settings.dub_rate_per_minute  # type: ignore[no-any-return]
 
-    def accepts(self, event: LeadEvent) -> bool:
+    def refusal(self, event: LeadEvent) -> str | None:
         """A mapped event with a Dub click id, or without one when the customer is known and deferred
         attribution is on, or asked for: Dub's own body with `clickId: ""`, which only a server sends."""
-        if self.event_name(event) is None:
-            return False
-        return bool(event.click_ids.get("dub")) or (self._deferred(event) and bool(event.customer.external_id))
+        unmapped = super().refusal(event)
+        if unmapped is not None or event.click_ids.get("dub"):
+            return unmapped
+        if not self._deferred(event):
+            return "no dub_id (the visitor did not land through a Dub link), and deferred attribution is off (dub_deferred)"
+        if not event.customer.external_id:
+            return "no dub_id, and no customer id to attribute the lead to later (deferred attribution)"
+        return None
 
     def _deferred(self, event: LeadEvent) -> bool:
         return self.settings.dub_deferred or event.dialect == "dub"

@@ -40,9 +40,11 @@ class PimmsDestination(TrackLeadDestination):
     def rate_per_minute(self) -> int:
         return self.settings.pimms_rate_per_minute  # type: ignore[no-any-return]
 
-    def accepts(self, event: LeadEvent) -> bool:
+    def refusal(self, event: LeadEvent) -> str | None:
         """Only events carrying a PIMMS click id: PIMMS has no deferred attribution."""
-        return bool(event.click_ids.get("pimms")) and self.event_name(event) is not None
+        if not event.click_ids.get("pimms"):
+            return "no pimms_id (the visitor did not land through a PIMMS link; PIMMS has no deferred attribution)"
+        return super().refusal(event)
 
     def prepare(self, event: LeadEvent) -> Outgoing:
         name, customer = self.name_and_customer(event)
