@@ -237,6 +237,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     for row in rows:
         row.last_error = redact(row.last_error, secrets)
         row.response = redact(row.response, secrets)
+        row.request = redact(row.request, secrets)
         if args.json:
             print(json_line(row.__dict__))
             continue

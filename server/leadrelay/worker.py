@@ -273,7 +273,9 @@ class Worker:
         finally:
             lane.active -= 1
         lane.pacer.observe(outcome.status, outcome.retry_after, outcome.rate_limit, others=lane.active)
-        return self._decide(destination, claim, outcome)
+        finish = self._decide(destination, claim, outcome)
+        finish.request = sent_body(content, destination.secrets())
+        return finish
 
     def _decide(self, destination: Destination, claim: Claim, outcome: Outcome) -> Finish:
         """The retry policy: what the delivery becomes after this attempt."""
@@ -373,6 +375,13 @@ class Worker:
             except StoreBusy:
                 log.info("the database is busy: %s waits for it in a thread", getattr(fn, "__name__", fn))
         return await asyncio.to_thread(fn, *args)
+
+
+def sent_body(content: bytes, secrets: list[str]) -> str:
+    """What is kept of a request's body: all of it, as sent. Never its headers, which carry the key; and a key
+    that is somehow inside the body (it is built from the visitor's event, which cannot know the key) is masked."""
+    text = content.decode("utf-8", "replace")
+    return redact(text, secrets) if any(s and s in text for s in secrets) else text
 
 
 def _prepared(destination: Destination, event: LeadEvent) -> tuple[Outgoing, bytes]:

@@ -60,7 +60,9 @@ def read_claims(claimed: Sequence[Claimed]) -> tuple[list[Claim], list[tuple[int
 @dataclass
 class Finish:
     """One attempt's outcome, for `finish_many`: `state` is 'delivered', 'dead', or 'pending' (a retry,
-    due at `next_attempt_at`); `response` is the vendor's answer, kept when not None."""
+    due at `next_attempt_at`); `response` is the vendor's answer, kept when not None; `request` is the
+    body the attempt sent, exactly (its headers, which hold the vendor's key, are never kept), None when
+    nothing was sent."""
 
     claim: Claim
     state: str
@@ -68,6 +70,7 @@ class Finish:
     error: str | None
     response: Any = None
     next_attempt_at: float | None = None
+    request: str | None = None
 
 
 class Outbox(Database):
@@ -150,6 +153,7 @@ class Outbox(Database):
                 r.status,
                 r.error,
                 json.dumps(r.response) if r.response is not None else None,
+                r.request,
                 now,
                 now if r.state == "delivered" else None,
                 r.claim.delivery_id,
@@ -164,7 +168,7 @@ class Outbox(Database):
                     "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
                     " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
                     " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
-                    " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
+                    " response = COALESCE(?, response), request = COALESCE(?, request), updated_at = ?, delivered_at = ?"
                     " WHERE id = ? AND claimed_by = ? AND state = 'pending'"
                 ),
                 [self.backend.params(row) for row in rows],

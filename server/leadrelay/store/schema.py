@@ -5,11 +5,12 @@ from __future__ import annotations
 from leadrelay.store.backend import Backend
 from leadrelay.store.database import Database
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Upgrades from version N to N+1, applied in order on start. Version 1 is the first schema.
 UPGRADES: dict[int, list[str]] = {
     1: ["ALTER TABLE events ADD COLUMN marks TEXT"],  # 2: the trust layer's marks; the clicks table is new
+    2: ["ALTER TABLE deliveries ADD COLUMN request TEXT"],  # 3: the body each delivery's last attempt sent
 }
 
 # Indexes on columns an upgrade adds: made after the upgrades, when every table has its columns.
@@ -41,6 +42,7 @@ def ddl(backend: Backend) -> list[str]:
             last_status INTEGER,
             last_error TEXT,
             response TEXT,
+            request TEXT,
             created_at {real} NOT NULL,
             updated_at {real} NOT NULL,
             delivered_at {real},
