@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import unquote, urlsplit
 
 from leadrelay.store.database import StoreBusy
+from leadrelay.store.erasure import Erased
 from leadrelay.store.intake import Accepted, Click, Intake, Rejected
 from leadrelay.store.outbox import Claim, Claimed, Finish, read_claims
 from leadrelay.store.postgres import PoolSize, PostgresBackend
@@ -37,6 +38,7 @@ __all__ = [
     "Claimed",
     "Click",
     "DeliveryRow",
+    "Erased",
     "Finish",
     "Intake",
     "PoolSize",

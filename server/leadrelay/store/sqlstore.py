@@ -7,6 +7,7 @@
     health.py    what the workers last learned of each destination
     views.py     read-only listings and counts for the operator
     retention.py rejected events deleted once past their time
+    erasure.py   every row about one person removed (`erase`)
     database.py  what they all stand on: per-thread connections, transactions, lock waits, the clock
 
 SQLite and PostgreSQL share the schema and every query; a `Backend` (backend.py) supplies only what differs.
@@ -15,6 +16,7 @@ SQLite and PostgreSQL share the schema and every query; a `Backend` (backend.py)
 from __future__ import annotations
 
 from leadrelay.store.clicks import Clicks
+from leadrelay.store.erasure import Erasure
 from leadrelay.store.health import Health
 from leadrelay.store.intake import IntakeWrites
 from leadrelay.store.outbox import Outbox
@@ -23,5 +25,5 @@ from leadrelay.store.schema import Schema
 from leadrelay.store.views import Views
 
 
-class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, Retention):
+class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, Retention, Erasure):
     """The one store implementation; `backend` decides which database it speaks to."""
