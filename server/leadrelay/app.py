@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from leadrelay import probes
 from leadrelay.caller import Caller, route_path
 from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
@@ -41,10 +42,12 @@ from leadrelay.store import Click, SqlStore, store_of
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.trust.standing import Trust
 from leadrelay.vendor_api import VendorApis
-from leadrelay.vendors import CLICK_IDS, destination_states
+from leadrelay.vendors import CLICK_IDS
 from leadrelay.worker import Worker
 
 log = logging.getLogger("leadrelay")
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class Service:
@@ -98,27 +101,20 @@ class Service:
 
     async def health(self, request: Request) -> Response:
         try:
-            counts = await run_in_threadpool(self.store.delivery_counts)
-            health = await run_in_threadpool(self.store.destination_health)
+            answer = await run_in_threadpool(probes.health, self.settings, self.store)
         except Exception as exc:
             if not self.store.is_failure(exc):
                 raise
             raise StoreUnavailable("the store cannot be read") from exc
-        destinations = {}
-        for name, why in destination_states(self.settings).items():
-            entry: dict[str, object] = {"state": why, "deliveries": counts.get(name, {})}
-            if why == "on":
-                known = health.get(name)
-                entry["healthy"] = known["healthy"] if known else True
-                if known and not known["healthy"]:
-                    entry["problem"] = known["error"]  # the vendor refused the credentials (401/403)
-            destinations[name] = entry
-        degraded = any(entry.get("healthy") is False for entry in destinations.values())
-        body: dict[str, object] = {"status": "degraded" if degraded else "ok", "sandbox": self.sandbox is not None}
+        answer["sandbox"] = self.sandbox is not None
         if self.sandbox is not None:
-            body["notice"] = SANDBOX_NOTICE
-        body["destinations"] = destinations
-        return JSONResponse(body)
+            answer["notice"] = SANDBOX_NOTICE
+        return JSONResponse(answer, headers=NO_STORE)
+
+    async def ready(self, request: Request) -> Response:
+        """200 when a load balancer should send this instance traffic, else 503; the JSON names the failed checks."""
+        ready, answer = await run_in_threadpool(probes.readiness, self.settings, self.store)
+        return JSONResponse(answer, status_code=200 if ready else 503, headers=NO_STORE)
 
     async def demo(self, request: Request) -> Response:
         return demo_page(self.snippet.hashed_url, self.settings, sandbox=self.sandbox is not None)
@@ -173,6 +169,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
         Route(f"{prefix}/s.js", service.snippet.stable, methods=["GET", "HEAD"]),
         Route(f"{prefix}/s.{{digest:str}}.js", service.snippet.hashed, methods=["GET", "HEAD"]),
         Route("/healthz", service.health, methods=["GET"]),
+        Route("/readyz", service.ready, methods=["GET"]),
         *service.vendor_apis.routes(),
     ]
     if sandbox is not None:

@@ -191,6 +191,15 @@ class ServiceSettings(BaseSettings):
     rejections_kept_total_per_hour: int = Field(default=1000, ge=0)
     rejection_retention_days: float = Field(default=7.0, gt=0)
 
+    # Operations: retention, probes, metrics, logs (leadrelay.maintenance, leadrelay.probes, leadrelay.metrics)
+    retention_days: float = Field(default=30.0, gt=0)
+    click_retention_days: float = Field(default=90.0, gt=0)
+    ready_max_overdue_s: float = Field(default=900.0, gt=0)
+    metrics_token: SecretStr | None = None
+    metrics_bind: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_personal_data: bool = False
+
     # Identity and click ids
     attribution: Literal["last-click", "first-click"] = "last-click"
     cookie_domain: str | None = None
@@ -286,6 +295,25 @@ class ServiceSettings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [o for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value()
+            if len(token) < SERVER_KEY_MIN_LENGTH or not SERVER_KEY_PATTERN.fullmatch(token):
+                raise ValueError(
+                    f"must be at least {SERVER_KEY_MIN_LENGTH} letters, digits or '-._~+/'"
+                    " (`leadrelay new-secret-key` prints one)"
+                )
+        return value
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _metrics_bind(cls, value: str | None) -> str | None:
+        if value is not None:
+            bind_address(value)
         return value
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_visitor")
@@ -433,6 +461,15 @@ def _problem(error: Any) -> Problem:
     if inner and setting != "allowed_origins":
         message = f"{'.'.join(inner)}: {message}"
     return Problem(setting, message)
+
+
+def bind_address(value: str) -> tuple[str, int]:
+    """`host:port` (`[::1]:9464` for IPv6) as (host, port); ValueError saying the form."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:9464")
+    return host, int(port)
 
 
 def new_secret_key() -> str:

@@ -13,6 +13,7 @@ from leadrelay.store.outbox import Claim, Claimed, Finish, read_claims
 from leadrelay.store.postgres import PoolSize, PostgresBackend
 from leadrelay.store.sqlite import SQLiteBackend
 from leadrelay.store.sqlstore import SqlStore
+from leadrelay.store.tallies import Backlog
 from leadrelay.store.views import DeliveryRow
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def open_store(url: str, clock: Callable[[], float] = time.time, pool: PoolSize 
 
 __all__ = [
     "Accepted",
+    "Backlog",
     "Claim",
     "Claimed",
     "Click",

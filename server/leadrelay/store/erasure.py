@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from pydantic_core import from_json
 
 from leadrelay.encoding import dump_json
-from leadrelay.store.database import Database, chunks
+from leadrelay.store.database import chunks
+from leadrelay.store.tallies import Tallies
+from leadrelay.store.tallies import removed as removed_rows
 
 ERASE_BATCH = 500
 SCAN_PAGE = 1000
@@ -63,7 +65,7 @@ class Person:
             raise ValueError(f"{self.email!r} is not an email address")
 
 
-class Erasure(Database):
+class Erasure(Tallies):
     def erase(self, email: str | None = None, customer_id: str | None = None, visitor_id: str | None = None) -> Erased:
         """Remove every row about the person named by one of the arguments (see the module's docstring)."""
         person = Person(email=email.strip().lower() if email else email, customer_id=customer_id, visitor_id=visitor_id)
@@ -127,12 +129,9 @@ class Erasure(Database):
             removed = self._run(
                 f"DELETE FROM deliveries WHERE event_id IN ({marks}) RETURNING destination, state", event_ids
             ).fetchall()
-            self._deliveries_removed(removed)
+            self._tally(removed_rows(removed))
             events = int(self._run(f"DELETE FROM events WHERE id IN ({marks})", event_ids).rowcount)
         return len(removed), events
-
-    def _deliveries_removed(self, rows: Iterable[Any]) -> None:
-        """Called, inside the transaction, with the (destination, state) of each delivery row deleted."""
 
     def _matching_rejections(self, needles: _Needles) -> Iterator[int]:
         """The ids of the rejections about the person, read page by page (the table is bounded by its retention)."""

@@ -91,17 +91,6 @@ class Views(Database):
         self._end_read()
         return int(row["n"])
 
-    def delivery_counts(self) -> dict[str, dict[str, int]]:
-        """{destination: {state: count}}."""
-        rows = self._run(
-            "SELECT destination, state, COUNT(*) AS n FROM deliveries GROUP BY destination, state"
-        ).fetchall()
-        self._end_read()
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["destination"], {})[r["state"]] = int(r["n"])
-        return out
-
     def list_deliveries(
         self,
         state: str | None = None,
