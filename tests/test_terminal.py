@@ -14,7 +14,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
-from leadrelay.cli import PrintableFormatter, main as cli
+from leadrelay.cli import main as cli
+from leadrelay.logs import PrintableFormatter
 from leadrelay.config import Settings
 from leadrelay.routing import Router
 from leadrelay.sandbox.vendors import Invalid

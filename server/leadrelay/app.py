@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -31,6 +32,7 @@ from leadrelay.hosts import HostCheck
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.maintenance import Maintenance
+from leadrelay.metrics import Metrics, MetricsListener, check_token
 from leadrelay.routing import Router
 from leadrelay.sandbox.api import SandboxApi
 from leadrelay.sandbox.fakes import SandboxVendors
@@ -42,7 +44,7 @@ from leadrelay.store import Click, SqlStore, store_of
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.trust.standing import Trust
 from leadrelay.vendor_api import VendorApis
-from leadrelay.vendors import CLICK_IDS
+from leadrelay.vendors import CLICK_IDS, DIALECTS
 from leadrelay.worker import Worker
 
 log = logging.getLogger("leadrelay")
@@ -61,11 +63,15 @@ class Service:
         self.identity = Identity(settings)
         self.router = Router(settings)
         self.snippet = Snippet(settings.path_prefix)
-        self.rate_limits = RateLimits(settings)
+        self.metrics = Metrics(self.store, dialects=tuple(DIALECTS))
+        self.rate_limits = RateLimits(settings, self.metrics)
         self.trust = Trust(settings, self.store)
-        self.collector = Collector(settings, self.intake, self.router, self.identity, self.rate_limits, self.trust)
+        self.collector = Collector(
+            settings, self.intake, self.router, self.identity, self.rate_limits, self.trust, self.metrics
+        )
         self.maintenance = Maintenance(settings, self.store)
         self.vendor_apis = VendorApis(self)
+        self.metrics_listener = MetricsListener(self.metrics, settings.metrics_bind) if settings.metrics_bind else None
         self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
@@ -116,6 +122,15 @@ class Service:
         ready, answer = await run_in_threadpool(probes.readiness, self.settings, self.store)
         return JSONResponse(answer, status_code=200 if ready else 503, headers=NO_STORE)
 
+    async def metrics_page(self, request: Request) -> Response:
+        """The Prometheus text format, for a scraper holding `metrics_token` (counted by the per-IP rate limit)."""
+        caller = Caller(request.scope)
+        await self.rate_limits.check(self.identity.client_ip(caller), None)
+        token = self.settings.metrics_token
+        check_token(caller, token.get_secret_value() if token else None)
+        body = await run_in_threadpool(self.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
+
     async def demo(self, request: Request) -> Response:
         return demo_page(self.snippet.hashed_url, self.settings, sandbox=self.sandbox is not None)
 
@@ -144,8 +159,12 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
         service.store.setup()
         service.intake.start()
         service.maintenance.start()
+        if service.metrics_listener is not None:
+            service.metrics_listener.start()
         if settings.worker:
-            service.worker = Worker(settings, service.store, transport=sandbox.transport if sandbox else None)
+            service.worker = Worker(
+                settings, service.store, transport=sandbox.transport if sandbox else None, metrics=service.metrics
+            )
             await service.worker.start()
             service.collector.on_deliveries = service.worker.wake
         # What exists now (the libraries, the dialects' schemas, the service) lives as long as
@@ -161,6 +180,8 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
             if service.worker is not None:
                 await service.worker.stop()
             service.intake.stop()
+            if service.metrics_listener is not None:
+                service.metrics_listener.stop()
             service.store.close()
 
     routes = [
@@ -170,6 +191,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
         Route(f"{prefix}/s.{{digest:str}}.js", service.snippet.hashed, methods=["GET", "HEAD"]),
         Route("/healthz", service.health, methods=["GET"]),
         Route("/readyz", service.ready, methods=["GET"]),
+        Route("/metrics", service.metrics_page, methods=["GET"]),
         *service.vendor_apis.routes(),
     ]
     if sandbox is not None:

@@ -7,7 +7,6 @@ terminal.json_line): ids, paths, messages and vendors' answers come from strange
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from datetime import datetime, timezone
@@ -78,20 +77,10 @@ def cmd_new_secret_key(args: argparse.Namespace) -> int:
     return 0
 
 
-class PrintableFormatter(logging.Formatter):
-    """Log lines with control characters escaped; a traceback keeps its line breaks."""
+def _log(settings: Settings, level: str, text_format: str) -> None:
+    from leadrelay import logs
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return printable(super().formatMessage(record))
-
-    def formatException(self, ei: Any) -> str:
-        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
-
-
-def _log_to_terminal(level: str, format: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(PrintableFormatter(format))
-    logging.basicConfig(level=level.upper(), handlers=[handler])
+    logs.configure(level, settings.log_format, settings.log_personal_data, text_format)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -106,8 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             why = "is not a folder" if sandbox_on(settings) else "is served only in sandbox mode (add --sandbox)"
             print(f"error: --site {printable(args.site)} {why}", file=sys.stderr)
             return 2
-    _log_to_terminal(args.log_level, "%(levelname)s:     %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines name every delivery URL
+    _log(settings, args.log_level, "%(levelname)s:     %(name)s: %(message)s")
     app = create_app(settings, site=site)
     config = serving.uvicorn_config(
         app, settings, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log
@@ -149,9 +137,9 @@ def cmd_rejections(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
     import signal
 
+    from leadrelay.metrics import Metrics, MetricsListener
     from leadrelay.worker import Worker
 
     settings = _settings_or_exit(args)
@@ -163,18 +151,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
         return 1
     store = _store(settings)
-    _log_to_terminal(args.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    _log(settings, args.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(settings, store)
+        metrics = Metrics(store)
+        worker = Worker(settings, store, metrics=metrics)
         store_url = printable(_safe_url(settings.database_url))
         print(f"leadrelay worker {printable(worker.id)} (store: {store_url})", flush=True)
-        await worker.run(stop)
+        bind = args.metrics_bind or settings.metrics_bind
+        listener = MetricsListener(metrics, bind) if bind else None
+        if listener is not None:
+            listener.start()
+        try:
+            await worker.run(stop)
+        finally:
+            if listener is not None:
+                listener.stop()
 
     asyncio.run(run())
     store.close()
@@ -310,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("worker", "run a delivery worker alone (serve runs one too unless worker = false)")
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--metrics-bind", metavar="HOST:PORT", help="serve this worker's metrics there (default: the metrics_bind setting)"
+    )
     p.set_defaults(func=cmd_worker)
 
     p = command("replay", "re-queue dead-lettered deliveries")
