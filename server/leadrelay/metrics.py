@@ -11,8 +11,8 @@ Two kinds, because the collector and the workers may be separate processes:
   are read from the store when scraped: a handful of rows (leadrelay.store.tallies), the same
   from whichever process is scraped, so take them from one (`max`, not `sum`).
 
-Counting costs the intake almost nothing: a counter child per (dialect, verdict), resolved once,
-incremented once per event after the commit (bench/collect_app.py measures it).
+Counting costs the intake almost nothing: one integer in a dict per event, after the commit
+(0.7 µs a call measured on a loaded machine, half a prometheus_client Counter's; a beacon costs ~130 µs).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import hmac
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from leadrelay.config import bind_address
@@ -40,6 +40,7 @@ log = logging.getLogger("leadrelay.metrics")
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ATTEMPT_BUCKETS = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50)
 WANTED = "Authorization: Bearer <metrics_token>"
+EVENTS_HELP = "Events the collector judged, by dialect and verdict"
 
 
 class Metrics:
@@ -49,9 +50,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.dialects = frozenset(dialects)
         r = self.registry
-        self.events = Counter(
-            "leadrelay_events", "Events the collector judged, by dialect and verdict", ["dialect", "verdict"], registry=r
-        )
+        self.events: dict[tuple[str, str], int] = {}  # plain ints: the hot path's count (see `judged`)
+        r.register(_Judged(self.events))
         self.rate_limited = Counter(
             "leadrelay_rate_limited", "Requests refused with 429, by the limit they were over", ["limit"], registry=r
         )
@@ -78,21 +78,38 @@ class Metrics:
             buckets=ATTEMPT_BUCKETS,
             registry=r,
         )
-        self._judged: dict[tuple[str, str], Any] = {}
         if store is not None:
             r.register(StoreGauges(store))
 
     def judged(self, dialect: str | None, verdict: str, n: int = 1) -> None:
-        """Count `n` events of `dialect` judged `verdict` (accepted, duplicate, rejected)."""
+        """Count `n` events of `dialect` judged `verdict` (accepted, duplicate, rejected).
+
+        A dict's integer, not a prometheus_client Counter (its lock and value object cost twice
+        as much): it is only called from the event loop.
+        """
         key = (dialect if dialect in self.dialects else "-", verdict)  # a label is never attacker-chosen
-        child = self._judged.get(key)
-        if child is None:
-            child = self._judged[key] = self.events.labels(*key)
-        child.inc(n)
+        events = self.events
+        events[key] = events.get(key, 0) + n
 
     def exposition(self) -> bytes:
         """The text format, store gauges read now (a few queries: call it off the event loop)."""
         return generate_latest(self.registry)
+
+
+class _Judged(Collector):
+    """leadrelay_events_total, from the counts `Metrics.judged` keeps."""
+
+    def __init__(self, counts: dict[tuple[str, str], int]) -> None:
+        self.counts = counts
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily("leadrelay_events", EVENTS_HELP, labels=["dialect", "verdict"])]
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("leadrelay_events", EVENTS_HELP, labels=["dialect", "verdict"])
+        for (dialect, verdict), n in sorted(self.counts.copy().items()):
+            family.add_metric([dialect, verdict], n)
+        yield family
 
 
 class StoreGauges(Collector):
