@@ -32,7 +32,7 @@ def ddl(backend: Backend) -> list[str]:
             marks TEXT
         )""",
         # Retention purges the oldest first; `leadrelay events` lists the newest without sorting them all.
-        "CREATE INDEX IF NOT EXISTS events_received ON events (received_at)",
+        "CREATE INDEX IF NOT EXISTS events_received ON events (received_at, id)",
         f"""CREATE TABLE IF NOT EXISTS deliveries (
             id {backend.serial_pk},
             event_id TEXT NOT NULL REFERENCES events(id),
