@@ -374,7 +374,7 @@ def test_the_operator_lists_and_counts_what_was_held_back(
         held = croct_lead("held", click_ids={"dub": "forged"})
         post(client, [held, croct_lead("fine", click_ids={"dub": "real"})])
     monkeypatch.setenv("LEADRELAY_DATABASE_URL", settings.database_url)
-    assert cli(["events", "--held-back"]) == 0
+    assert cli(["events", "--held-back", "--json"]) == 0
     [line] = capsys.readouterr().out.splitlines()
     shown = json.loads(line)
     assert shown["id"] == held["id"] and shown["click_ids"] == {"dub": "real"}

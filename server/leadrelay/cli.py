@@ -7,11 +7,14 @@ terminal.json_line): ids, paths, messages and vendors' answers come from strange
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
+from urllib.parse import unquote, urlsplit
 
 from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_secret_key
 from leadrelay.event import dump_event
@@ -23,6 +26,8 @@ from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_stat
 
 if TYPE_CHECKING:
     from leadrelay.store import DeliveryRow, SqlStore
+
+RAW_SHOWN = 300  # characters of a rejected event's raw body in the readable view
 
 
 def _settings_or_exit(args: argparse.Namespace) -> Settings:
@@ -109,7 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    store = _store(_settings_or_exit(args))
+    store = _existing_store(_settings_or_exit(args))
     if args.count:
         counts = store.count_marks()
         print(f"events: {store.count('events')}")
@@ -117,21 +122,65 @@ def cmd_events(args: argparse.Namespace) -> int:
             print(f"  {code}: {counts.get(code, 0)}")
         return 0
     mark = CLICK_HELD_BACK if args.held_back else None
-    for event in store.list_events(args.limit, mark=mark, marked=args.marked):
-        print(json_safe(dump_event(event, raw=args.raw)))
+    events = store.list_events(args.limit, mark=mark, marked=args.marked)
+    if not events:
+        _say_empty(store, "events")
+    for event in events:
+        if args.json:
+            print(json_safe(dump_event(event, raw=args.raw)))
+            continue
+        who = event.customer.email or event.customer.external_id or "-"
+        value = f"{event.value:g} {event.currency or ''}".strip() if event.value is not None else "-"
+        marks = ",".join(m.code for m in event.marks) or "-"
+        print(
+            f"{_when(event.received_at)}  {printable(event.dialect):7} {printable(event.name):20} "
+            f"{printable(event.id):38} {printable(who):32} {printable(value):12} {printable(marks)}".rstrip()
+        )
     return 0
 
 
 def cmd_rejections(args: argparse.Namespace) -> int:
-    store = _store(_settings_or_exit(args))
-    for row in store.list_rejections(args.limit):
-        when = _when(row["received_at"])
+    store = _existing_store(_settings_or_exit(args))
+    rows = store.list_rejections(args.limit)
+    tallies = store.rejection_tallies(args.limit)
+    if not rows and not tallies:
+        _say_empty(store, "rejected events")
+    for row in rows:
+        if args.json:
+            print(json_line(row))
+            continue
         errors = "; ".join(f"{e['path']}: {e['message']}" for e in row["errors"])
         dialect, event_id = printable(row["dialect"] or "-"), printable(row["event_id"] or "-")
-        print(f"{when}  {dialect:8} {event_id:38} {printable(errors)}")
-    for tally in store.rejection_tallies(args.limit):
+        print(f"{_when(row['received_at'])}  {dialect:8} {event_id:38} {printable(errors)}")
+        raw = row["raw"]
+        more = len(raw) - RAW_SHOWN
+        shown = raw[:RAW_SHOWN] + (f" ... ({more} more characters: --json shows them all)" if more > 0 else "")
+        print(f"    raw: {printable(shown)}")
+    for tally in tallies:
+        if args.json:
+            print(json_line({"counted_only": True, **tally}))
+            continue
         source, shape = printable(tally["source"]), printable(tally["shape"])
         print(f"{_when(tally['hour'])}  {tally['count']} more rejected from {source} ({shape}), counted only")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    store = _existing_store(_settings_or_exit(args))
+    try:
+        erased = store.erase(email=args.email, customer_id=args.customer_id, visitor_id=args.visitor)
+    except ValueError as exc:
+        print(f"error: {printable(exc)}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json_line(erased.as_dict()))
+        return 0
+    print(
+        f"erased {erased.events} events, {erased.deliveries} deliveries (with the bodies they sent),"
+        f" {erased.rejections} rejected events and {erased.clicks} clicks"
+    )
+    if erased.visitors:
+        print(f"  the person's visitor ids: {printable(', '.join(erased.visitors))}")
     return 0
 
 
@@ -181,7 +230,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not (args.all or args.destination or args.event):
         print("error: say what to replay: --all, --destination NAME and/or --event ID", file=sys.stderr)
         return 2
-    store = _store(_settings_or_exit(args))
+    store = _existing_store(_settings_or_exit(args))
     dead = store.list_deliveries(state="dead", destination=args.destination, event_id=args.event, limit=sys.maxsize)
     held = {} if args.force else _remembered_by_dub(dead)
     if not held:
@@ -226,10 +275,12 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     from leadrelay.destinations.base import redact
 
     settings = _settings_or_exit(args)
-    store = _store(settings)
+    store = _existing_store(settings)
     secrets = configured_secrets(settings)  # stored by an older version, a vendor's echo may hold a key
     state = None if args.state == "all" else args.state
     rows = store.list_deliveries(state=state, destination=args.destination, event_id=args.event, limit=args.limit)
+    if not rows:
+        _say_empty(store, "deliveries" if state is None else f"{state} deliveries")
     for row in rows:
         row.last_error = redact(row.last_error, secrets)
         row.response = redact(row.response, secrets)
@@ -253,6 +304,37 @@ def _store(settings: Settings) -> SqlStore:
     return store
 
 
+def _existing_store(settings: Settings) -> SqlStore:
+    """The service's store, for a command that reads or changes what it holds: never a new, empty one.
+
+    The database is the one the settings name (--config or LEADRELAY_CONFIG, LEADRELAY_DATABASE_URL,
+    else sqlite:///leadrelay.db, relative to the current folder). A SQLite file that does not exist
+    is an error (exit 1) saying where it was looked for, and how to name the right one.
+    """
+    url = settings.database_url
+    if urlsplit(url).scheme == "sqlite":
+        path = Path(unquote(url[len("sqlite:///") :])).resolve()
+        if not path.exists():
+            print(
+                f"error: there is no database at {printable(path)} ({printable(_safe_url(url))}"
+                f"{', relative to this folder' if not url.startswith('sqlite:////') else ''}).\n"
+                "  Name the service's: --config FILE (or LEADRELAY_CONFIG), or LEADRELAY_DATABASE_URL.",
+                file=sys.stderr,
+            )
+            raise SystemExit(1)
+    return _store(settings)
+
+
+def _say_empty(store: SqlStore, what: str) -> None:
+    """Nothing to list: say so, and in which store (the wrong one is the likely reason)."""
+    print(f"no {what} in {printable(_store_name(store))}", file=sys.stderr)
+
+
+def _store_name(store: SqlStore) -> str:
+    path = getattr(store.backend, "path", None)
+    return str(Path(path).resolve()) if path is not None else _safe_url(getattr(store.backend, "url", "the store"))
+
+
 def _safe_url(url: str) -> str:
     """The database URL without its password."""
     from urllib.parse import urlsplit, urlunsplit
@@ -265,24 +347,51 @@ def _safe_url(url: str) -> str:
 
 
 def _when(ts: float | None) -> str:
+    """A time for a person: ISO 8601 in UTC, to the second."""
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help, but for those with none to show (a flag off, nothing given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or (action.help and "%(default)" in action.help):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    try:
+        return version("leadrelay")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leadrelay", description="First-party lead tracking gateway.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="leadrelay", description="First-party lead tracking gateway.", formatter_class=_Formatter
+    )
+    parser.add_argument("--version", action="version", version=f"leadrelay {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    destinations = list(DESTINATIONS)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help)
-        p.add_argument("--config", metavar="FILE", help="a TOML configuration file")
+        p = sub.add_parser(name, help=help, description=help, formatter_class=_Formatter)
+        p.add_argument(
+            "--config",
+            metavar="FILE",
+            default=os.environ.get("LEADRELAY_CONFIG") or None,
+            help="a TOML configuration file (default: $LEADRELAY_CONFIG; the database is the one it names,"
+            " else $LEADRELAY_DATABASE_URL, else leadrelay.db in this folder)",
+        )
         return p
 
     p = command("serve", "run the service under uvicorn")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="the port to listen on")
+    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
     p.add_argument("--no-access-log", action="store_true", help="no line per request (when a proxy in front logs them)")
     p.add_argument(
         "--sandbox", action="store_true", help="deliver to built-in strict fake vendors, never the internet (sandbox = true)"
@@ -293,19 +402,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check", "validate the configuration, try the database, and summarise it")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("new-secret-key", help="print a random key for secret_key")
+    p = sub.add_parser("new-secret-key", help="print a random key for secret_key", formatter_class=_Formatter)
     p.set_defaults(func=cmd_new_secret_key)
 
-    p = command("events", "list the newest stored events, one JSON line each")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--raw", action="store_true", help="include the payload as received")
+    p = command("events", "list the newest stored events, one a line (ISO times, UTC)")
+    p.add_argument("--limit", type=int, default=20, help="at most this many")
+    p.add_argument("--json", action="store_true", help="one JSON object a line: every field of the event")
+    p.add_argument("--raw", action="store_true", help="with --json, include the payload as received")
     p.add_argument("--held-back", action="store_true", help="only events whose click id was held back (not seen at /c)")
     p.add_argument("--marked", action="store_true", help="only events with a mark (a click held back, a clock far off)")
     p.add_argument("--count", action="store_true", help="count the events, and those with each mark, instead")
     p.set_defaults(func=cmd_events)
 
     p = command("worker", "run a delivery worker alone (serve runs one too unless worker = false)")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
     p.add_argument(
         "--metrics-bind", metavar="HOST:PORT", help="serve this worker's metrics there (default: the metrics_bind setting)"
     )
@@ -313,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("replay", "re-queue dead-lettered deliveries")
     p.add_argument("--all", action="store_true", help="every dead-lettered delivery")
-    p.add_argument("--destination", metavar="NAME", help=f"only this destination's ({', '.join(DESTINATIONS)})")
+    p.add_argument("--destination", metavar="NAME", choices=destinations, help=f"only this destination's ({', '.join(destinations)})")
     p.add_argument("--event", metavar="ID", help="only this event's")
     p.add_argument(
         "--force",
@@ -323,16 +433,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = command("deliveries", "list deliveries (dead letters by default) with their reasons")
-    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "all"])
-    p.add_argument("--destination", metavar="NAME")
-    p.add_argument("--event", metavar="ID")
-    p.add_argument("--limit", type=int, default=100)
-    p.add_argument("--json", action="store_true", help="one JSON object a line, with the vendor's response")
+    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "all"], help="which")
+    p.add_argument("--destination", metavar="NAME", choices=destinations, help=f"only this destination's ({', '.join(destinations)})")
+    p.add_argument("--event", metavar="ID", help="only this event's")
+    p.add_argument("--limit", type=int, default=100, help="at most this many")
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object a line, with the body sent (`request`) and the vendor's answer"
+    )
     p.set_defaults(func=cmd_deliveries)
 
-    p = command("rejections", "list the newest rejected events and why")
-    p.add_argument("--limit", type=int, default=20)
+    p = command("rejections", "list the newest rejected events, why, and the raw body kept")
+    p.add_argument("--limit", type=int, default=20, help="at most this many")
+    p.add_argument("--json", action="store_true", help="one JSON object a line, the whole raw body included")
     p.set_defaults(func=cmd_rejections)
+
+    p = command("erase", "remove every stored row about one person, and say what was removed")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", metavar="ADDRESS", help="the events naming this address (any case)")
+    who.add_argument("--customer-id", metavar="ID", help="the events with this customer id")
+    who.add_argument("--visitor", metavar="ID", help="this visitor id's events and clicks")
+    p.add_argument("--json", action="store_true", help="the counts as one JSON object")
+    p.set_defaults(func=cmd_erase)
     return parser
 
 

@@ -55,7 +55,7 @@ def ddl(backend: Backend) -> list[str]:
         "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)",
         # The oldest waiting delivery of each destination, at once (/healthz, /readyz, /metrics).
         "CREATE INDEX IF NOT EXISTS deliveries_backlog ON deliveries (destination, created_at) WHERE state = 'pending'",
-        f"""CREATE TABLE IF NOT EXISTS delivery_tallies (
+        """CREATE TABLE IF NOT EXISTS delivery_tallies (
             destination TEXT NOT NULL,
             state TEXT NOT NULL,
             count INTEGER NOT NULL,
