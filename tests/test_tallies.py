@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from leadrelay.store import Finish, SqlStore, open_store
 from leadrelay.store.schema import SCHEMA_VERSION
@@ -56,3 +57,23 @@ def test_an_older_store_is_counted_when_upgraded(db_url: str) -> None:
     finally:
         with contextlib.suppress(Exception):
             store.close()
+
+
+def test_counts_that_drifted_are_corrected_by_check_recount(
+    db_url: str, monkeypatch: Any, capsys: Any
+) -> None:
+    from leadrelay.cli import main as cli
+
+    store = open_store(db_url)
+    store.setup()
+    store.write_intake([accepted(croct(f"p{i}@example.com"), ["dub"]) for i in range(3)])
+    with store._transaction():  # what an older version, which does not count, would leave behind
+        store._run("UPDATE deliveries SET state = 'delivered' WHERE id = (SELECT MIN(id) FROM deliveries)")
+    assert store.delivery_counts() != store.recount_deliveries()
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", db_url)
+    assert cli(["check", "--recount"]) == 0
+    assert capsys.readouterr().out.startswith("delivery counts corrected: they had drifted\nconfiguration OK")
+    assert agree(store) == {"dub": {"pending": 2, "delivered": 1}}
+    assert cli(["check", "--recount"]) == 0
+    assert capsys.readouterr().out.startswith("delivery counts checked: they were right")
+    store.close()

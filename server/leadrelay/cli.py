@@ -55,6 +55,9 @@ def _settings_or_exit(args: argparse.Namespace) -> Settings:
 
 def cmd_check(args: argparse.Namespace) -> int:
     s = _settings_or_exit(args)
+    if args.recount:
+        repaired = _existing_store(s).repair_tallies()
+        print("delivery counts " + ("corrected: they had drifted" if repaired else "checked: they were right"))
     print("configuration OK")
     print(f"  environment:      {s.environment}")
     print(f"  database:         {printable(_safe_url(s.database_url))}")
@@ -400,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = command("check", "validate the configuration, try the database, and summarise it")
+    p.add_argument(
+        "--recount",
+        action="store_true",
+        help="also count every delivery again and correct the counts /healthz shows (after running an older version)",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("new-secret-key", help="print a random key for secret_key", formatter_class=_Formatter)

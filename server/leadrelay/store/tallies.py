@@ -43,6 +43,18 @@ class Tallies(Database):
             out.setdefault(r["destination"], {})[r["state"]] = int(r["n"])
         return out
 
+    def repair_tallies(self) -> bool:
+        """Count every delivery again and keep that (one transaction; slow on a large store). Whether they differed:
+        code older than the counts (a rollback) changed deliveries without counting."""
+        with self._transaction():
+            before = {(r["destination"], r["state"]): int(r["count"]) for r in self._run(
+                "SELECT destination, state, count FROM delivery_tallies WHERE count <> 0").fetchall()}  # fmt: skip
+            self._run("DELETE FROM delivery_tallies")
+            self._run(RECOUNT)
+            after = {(r["destination"], r["state"]): int(r["count"]) for r in self._run(
+                "SELECT destination, state, count FROM delivery_tallies").fetchall()}  # fmt: skip
+        return before != after
+
     def _tally(self, change: Change) -> None:
         """Add `change` to the counts; called inside the transaction that made it, as its last statement."""
         rows = sorted((destination, state, n) for (destination, state), n in change.items() if n)
