@@ -104,7 +104,7 @@ def test_readyz_fails_when_the_store_does_not_answer(
     def down() -> Any:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(both_stores, "backlog", down)
+    monkeypatch.setattr(both_stores, "overview", down)
     monkeypatch.setattr(both_stores, "is_failure", lambda exc: True)
     answer = client.get("/readyz")
     assert answer.status_code == 503

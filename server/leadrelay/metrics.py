@@ -124,9 +124,8 @@ class StoreGauges(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("leadrelay_store_up", "Whether the store answered this scrape")
         try:
-            counts = self.store.delivery_counts()
-            backlog = self.store.backlog()
-            health = self.store.destination_health()
+            seen = self.store.overview()
+            counts, backlog, health = seen.counts, seen.backlog, seen.health
         except Exception:  # noqa: BLE001 - a scrape says the store is down rather than failing
             log.warning("the store could not be read for /metrics", exc_info=True)
             up.add_metric([], 0)

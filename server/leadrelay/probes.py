@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from leadrelay.config import Settings
-from leadrelay.store import Backlog, SqlStore
+from leadrelay.store import SqlStore
 from leadrelay.vendors import destination_states
 
 REFUSED = (401, 403)
@@ -20,9 +20,8 @@ def health(settings: Settings, store: SqlStore, now: float | None = None) -> dic
     """Per destination: on or why off, its deliveries by state, whether the vendor takes its credentials,
     and how long its oldest waiting delivery has waited. Raises what the store raises."""
     now = time.time() if now is None else now
-    counts = store.delivery_counts()
-    known = store.destination_health()
-    backlog = store.backlog()
+    seen = store.overview()
+    counts, known, backlog = seen.counts, seen.health, seen.backlog
     destinations: dict[str, dict[str, Any]] = {}
     for name, why in destination_states(settings).items():
         entry: dict[str, Any] = {"state": why, "deliveries": counts.get(name, {})}
@@ -47,16 +46,15 @@ def readiness(settings: Settings, store: SqlStore, now: float | None = None) -> 
     """
     now = time.time() if now is None else now
     checks: dict[str, dict[str, Any]] = {}
-    backlog: Backlog | None = None
     try:
-        backlog = store.backlog()
-        known = store.destination_health()
+        seen = store.overview()
     except Exception as exc:
         if not store.is_failure(exc):
             raise
         checks["store"] = {"ok": False, "error": "the store cannot be read"}
         return False, _verdict(checks)
     checks["store"] = {"ok": True}
+    known, backlog = seen.health, seen.backlog
     states = destination_states(settings)
     refused = {
         name: entry["error"]

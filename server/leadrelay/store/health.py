@@ -19,8 +19,12 @@ class Health(Database):
 
     def destination_health(self) -> dict[str, dict[str, Any]]:
         """{destination: {healthy, status, error, updated_at}} for destinations a worker reported on."""
-        rows = self._run("SELECT destination, healthy, status, error, updated_at FROM destination_health").fetchall()
+        health = self._health_rows()
         self._end_read()
+        return health
+
+    def _health_rows(self) -> dict[str, dict[str, Any]]:
+        rows = self._run("SELECT destination, healthy, status, error, updated_at FROM destination_health").fetchall()
         return {
             r["destination"]: {
                 "healthy": bool(r["healthy"]),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from leadrelay.store.database import Database
+from leadrelay.store.health import Health
 
 Change = Mapping[tuple[str, str], int]
 """{(destination, state): how many more (negative: fewer)}"""
@@ -103,18 +104,41 @@ class Backlog:
         return max(0.0, now - self.due_since) if self.due_since is not None else 0.0
 
 
-class Backlogs(Tallies):
+@dataclass
+class Overview:
+    """What the probes and the metrics show, read together: delivery counts, the backlog, destination health."""
+
+    counts: dict[str, dict[str, int]]
+    backlog: Backlog
+    health: dict[str, dict[str, Any]]
+
+
+class Backlogs(Health, Tallies):
     def backlog(self) -> Backlog:
-        """A few index look-ups, whatever the number of deliveries (deliveries_backlog, deliveries_due)."""
-        waiting = {d: states["pending"] for d, states in self.delivery_counts().items() if states.get("pending")}
-        oldest: dict[str, float] = {}
-        for destination in sorted(waiting):
-            row = self._run(
-                "SELECT MIN(created_at) AS t FROM deliveries WHERE destination = ? AND state = 'pending'", (destination,)
-            ).fetchone()
-            if row is not None and row["t"] is not None:
-                oldest[destination] = float(row["t"])
-        row = self._run("SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE state = 'pending'").fetchone()
+        """A few index look-ups in one statement, whatever the number of deliveries (deliveries_backlog, deliveries_due)."""
+        backlog = self._backlog()
         self._end_read()
-        due = float(row["t"]) if row is not None and row["t"] is not None else None
+        return backlog
+
+    def overview(self) -> Overview:
+        """Three short statements and one commit: on PostgreSQL each is a round trip, the probes' main cost."""
+        rows = self._run("SELECT destination, state, count FROM delivery_tallies WHERE count <> 0").fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts.setdefault(r["destination"], {})[r["state"]] = int(r["count"])
+        backlog = self._backlog()
+        health = self._health_rows()
+        self._end_read()
+        return Overview(counts, backlog, health)
+
+    def _backlog(self) -> Backlog:
+        rows = self._run(
+            "SELECT t.destination, t.count,"
+            " (SELECT MIN(created_at) FROM deliveries d WHERE d.destination = t.destination AND d.state = 'pending') AS oldest,"
+            " (SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending') AS due"
+            " FROM delivery_tallies t WHERE t.state = 'pending' AND t.count > 0"
+        ).fetchall()
+        waiting = {r["destination"]: int(r["count"]) for r in rows}
+        oldest = {r["destination"]: float(r["oldest"]) for r in rows if r["oldest"] is not None}
+        due = next((float(r["due"]) for r in rows if r["due"] is not None), None)
         return Backlog(waiting, oldest, due)
