@@ -140,6 +140,15 @@ def _proxy_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address or network: write 10.0.0.5, 10.0.0.0/24, ::1 or *") from None
 
 
+def _long_token(token: SecretStr, must: str) -> None:
+    """A Bearer token (a server key, the metrics token) long enough, of the characters a header carries as is."""
+    value = token.get_secret_value()
+    if len(value) < SERVER_KEY_MIN_LENGTH or not SERVER_KEY_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{must} at least {SERVER_KEY_MIN_LENGTH} letters, digits or '-._~+/' (`leadrelay new-secret-key` prints one)"
+        )
+
+
 def _key_weakness(key: str) -> str | None:
     """Why a secret key is too weak to sign cookies, or None."""
     if key == DEV_SECRET_KEY:
@@ -301,12 +310,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            token = value.get_secret_value()
-            if len(token) < SERVER_KEY_MIN_LENGTH or not SERVER_KEY_PATTERN.fullmatch(token):
-                raise ValueError(
-                    f"must be at least {SERVER_KEY_MIN_LENGTH} letters, digits or '-._~+/'"
-                    " (`leadrelay new-secret-key` prints one)"
-                )
+            _long_token(value, "must be")
         return value
 
     @field_validator("metrics_bind")
@@ -350,12 +354,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _keys_are_long_tokens(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for n, key in enumerate(keys, start=1):
-            value = key.get_secret_value()
-            if len(value) < SERVER_KEY_MIN_LENGTH or not SERVER_KEY_PATTERN.fullmatch(value):
-                raise ValueError(
-                    f"key {n} must be at least {SERVER_KEY_MIN_LENGTH} letters, digits or '-._~+/'"
-                    " (`leadrelay new-secret-key` prints one)"
-                )
+            _long_token(key, f"key {n} must be")
         return keys
 
     @field_validator("path_prefix")

@@ -28,20 +28,18 @@ RECOUNT = (
 class Tallies(Database):
     def delivery_counts(self) -> dict[str, dict[str, int]]:
         """{destination: {state: count}}, states with none left out."""
-        rows = self._run("SELECT destination, state, count FROM delivery_tallies WHERE count <> 0").fetchall()
-        self._end_read()
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["destination"], {})[r["state"]] = int(r["count"])
-        return out
+        return self._counts("SELECT destination, state, count AS n FROM delivery_tallies WHERE count <> 0")
 
     def recount_deliveries(self) -> dict[str, dict[str, int]]:
         """The same counts, by counting every delivery (slow on a large store: for tests and repairs)."""
-        rows = self._run("SELECT destination, state, COUNT(*) AS n FROM deliveries GROUP BY destination, state").fetchall()
-        self._end_read()
+        return self._counts("SELECT destination, state, COUNT(*) AS n FROM deliveries GROUP BY destination, state")
+
+    def _counts(self, query: str, end: bool = True) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for r in rows:
+        for r in self._run(query).fetchall():
             out.setdefault(r["destination"], {})[r["state"]] = int(r["n"])
+        if end:
+            self._end_read()
         return out
 
     def repair_tallies(self) -> bool:
@@ -122,10 +120,7 @@ class Backlogs(Health, Tallies):
 
     def overview(self) -> Overview:
         """Three short statements and one commit: on PostgreSQL each is a round trip, the probes' main cost."""
-        rows = self._run("SELECT destination, state, count FROM delivery_tallies WHERE count <> 0").fetchall()
-        counts: dict[str, dict[str, int]] = {}
-        for r in rows:
-            counts.setdefault(r["destination"], {})[r["state"]] = int(r["count"])
+        counts = self._counts("SELECT destination, state, count AS n FROM delivery_tallies WHERE count <> 0", end=False)
         backlog = self._backlog()
         health = self._health_rows()
         self._end_read()
