@@ -160,3 +160,19 @@ def test_from_another_folder_no_database_is_made_and_the_right_one_is_found(env:
     )  # fmt: skip
     assert found.returncode == 0 and "bo@example.com" in found.stdout
     assert list(elsewhere.iterdir()) == []
+
+
+def test_discard_deletes_dead_letters_only(filled: SqlStore, capsys: pytest.CaptureFixture[str]) -> None:
+    filled.write_intake([accepted(croct("other@example.com"), ["pimms"])])  # waiting: never discarded
+    code, _, err = run(capsys, "discard")
+    assert code == 2 and "say what to discard" in err
+    code, out, _ = run(capsys, "discard", "--destination", "pimms")
+    assert (code, out) == (0, "discarded 0 dead-lettered deliveries\n")
+    code, out, _ = run(capsys, "discard", "--all")
+    assert (code, out) == (0, "discarded 1 dead-lettered deliveries\n")
+    assert filled.delivery_counts() == filled.recount_deliveries() == {"pimms": {"pending": 1}}
+
+
+def test_a_bad_metrics_bind_for_the_worker_is_an_error(filled: SqlStore, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "worker", "--metrics-bind", "nowhere")
+    assert code == 2 and "is not host:port" in err

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import unquote, urlsplit
 
-from leadrelay.config import ConfigError, Problem, Settings, load_settings, new_secret_key
+from leadrelay.config import ConfigError, Problem, Settings, bind_address, load_settings, new_secret_key
 from leadrelay.event import dump_event
 from leadrelay.sandbox.mode import NOTICE, sandbox_on
 from leadrelay.store.probe import database_problem
@@ -202,6 +202,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.metrics_bind is not None:
+        try:
+            bind_address(args.metrics_bind)
+        except ValueError as exc:
+            print(f"error: --metrics-bind: {printable(exc)}", file=sys.stderr)
+            return 2
     store = _store(settings)
     _log(settings, args.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -242,6 +248,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         count = sum(store.replay(destination=r.destination, event_id=r.event_id) for r in dead if r.delivery_id not in held)
         _warn_remembered_by_dub(held)
     print(f"re-queued {count} dead-lettered deliveries")
+    return 0
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    if not (args.all or args.destination or args.event):
+        print("error: say what to discard: --all, --destination NAME and/or --event ID", file=sys.stderr)
+        return 2
+    store = _existing_store(_settings_or_exit(args))
+    count = store.discard(destination=args.destination, event_id=args.event)
+    print(f"discarded {count} dead-lettered deliveries")
     return 0
 
 
@@ -439,6 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also Dub's 404 (no such click) dead letters younger than 7 days, which Dub would deduplicate",
     )
     p.set_defaults(func=cmd_replay)
+
+    p = command("discard", "delete dead-lettered deliveries you gave up on (their events then go with retention)")
+    p.add_argument("--all", action="store_true", help="every dead-lettered delivery")
+    p.add_argument("--destination", metavar="NAME", choices=destinations, help=f"only this destination's ({', '.join(destinations)})")
+    p.add_argument("--event", metavar="ID", help="only this event's")
+    p.set_defaults(func=cmd_discard)
 
     p = command("deliveries", "list deliveries (dead letters by default) with their reasons")
     p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "all"], help="which")

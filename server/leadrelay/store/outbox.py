@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 from leadrelay.arrival import load_stored
 from leadrelay.event import LeadEvent
 from leadrelay.store.database import where
-from leadrelay.store.tallies import Tallies, moved
+from leadrelay.store.tallies import Tallies, moved, removed
 
 
 @dataclass
@@ -204,6 +204,14 @@ class Outbox(Tallies):
                 (now, now, *params),
             ).fetchall()
             self._tally(moved(rows, "dead"))
+        return len(rows)
+
+    def discard(self, destination: str | None = None, event_id: str | None = None) -> int:
+        """Delete dead-lettered deliveries the operator gave up on; their events go with retention."""
+        clause, params = where(state="dead", destination=destination, event_id=event_id)
+        with self._transaction():
+            rows = self._run(f"DELETE FROM deliveries{clause} RETURNING destination, state", params).fetchall()
+            self._tally(removed(rows))
         return len(rows)
 
     def next_due_at(self) -> float | None:
