@@ -127,7 +127,7 @@ class Service:
         caller = Caller(request.scope)
         await self.rate_limits.check(self.identity.client_ip(caller), None)
         token = self.settings.metrics_token
-        check_token(caller, token.get_secret_value() if token else None)
+        check_token(caller, token.get_secret_value() if token else None, self.settings.metrics_bind)
         body = await run_in_threadpool(self.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
 

@@ -167,10 +167,12 @@ class StoreGauges(Collector):
         yield healthy
 
 
-def check_token(caller: Caller, token: str | None) -> None:
+def check_token(caller: Caller, token: str | None, bind: str | None = None) -> None:
     """Let the scrape through with the Bearer `token` (compared in constant time); else raise NotFound or Unauthorized."""
     if token is None:
-        raise NotFound("metrics are off here: set metrics_token (then send it as a Bearer token) or metrics_bind")
+        if bind is not None:
+            raise NotFound("metrics are served on metrics_bind, not here (set metrics_token to serve them here too)")
+        raise NotFound("metrics are off: set metrics_token (then send it as a Bearer token) or metrics_bind")
     header = caller.header(b"authorization") or ""
     scheme, _, given = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
