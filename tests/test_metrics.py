@@ -171,3 +171,36 @@ def test_the_separate_bind_serves_the_metrics_without_a_token(store: SqlStore) -
     got = samples(text)
     assert value(got, "leadrelay_events_total", dialect="-", verdict="accepted") == 2  # this Metrics knows no dialect
     assert value(got, "leadrelay_store_up") == 1
+
+
+def test_a_worker_process_serves_its_metrics_on_its_own_address(db_url: str, store: SqlStore, tmp_path: Any) -> None:
+    """The multi-process case: `leadrelay worker` in its own process, scraped on its --metrics-bind."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    store.write_intake([accepted(croct(f"w{i}@example.com"), ["dub"]) for i in range(2)])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
+    env["LEADRELAY_DATABASE_URL"] = db_url
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "leadrelay", "worker", "--metrics-bind", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline, text = time.monotonic() + 30, ""
+        while time.monotonic() < deadline and not text:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.TransportError:
+                time.sleep(0.2)
+        got = samples(text)
+        assert value(got, "leadrelay_store_up") == 1
+        assert value(got, "leadrelay_backlog", destination="dub") == 2  # dub is off for this worker: they wait
+    finally:
+        worker.terminate()
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
