@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from leadrelay.store.clicks import Clicks
 from leadrelay.store.erasure import Erasure
+from leadrelay.store.health import Health
 from leadrelay.store.intake import IntakeWrites
 from leadrelay.store.outbox import Outbox
 from leadrelay.store.retention import Retention
@@ -26,5 +27,5 @@ from leadrelay.store.tallies import Backlogs
 from leadrelay.store.views import Views
 
 
-class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Backlogs, Views, Retention, Erasure):
+class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, Retention, Erasure, Backlogs):
     """The one store implementation; `backend` decides which database it speaks to."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from leadrelay.store.database import Database
-from leadrelay.store.health import Health
+from leadrelay.store.health import HEALTH_QUERY, health_of
 
 Change = Mapping[tuple[str, str], int]
 """{(destination, state): how many more (negative: fewer)}"""
@@ -111,7 +111,7 @@ class Overview:
     health: dict[str, dict[str, Any]]
 
 
-class Backlogs(Health, Tallies):
+class Backlogs(Tallies):
     def backlog(self) -> Backlog:
         """A few index look-ups in one statement, whatever the number of deliveries (deliveries_backlog, deliveries_due)."""
         backlog = self._backlog()
@@ -122,7 +122,7 @@ class Backlogs(Health, Tallies):
         """Three short statements and one commit: on PostgreSQL each is a round trip, the probes' main cost."""
         counts = self._counts("SELECT destination, state, count AS n FROM delivery_tallies WHERE count <> 0", end=False)
         backlog = self._backlog()
-        health = self._health_rows()
+        health = health_of(self._run(HEALTH_QUERY).fetchall())
         self._end_read()
         return Overview(counts, backlog, health)
 
