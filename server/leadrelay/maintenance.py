@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from leadrelay.store import SqlStore
+from leadrelay.store.retention import Removed as Purged
 
 log = logging.getLogger("leadrelay.maintenance")
 
@@ -20,17 +20,6 @@ INTERVAL_S = 60.0
 BATCH = 500
 PAUSE_S = 0.01  # between two batches: room for the intake's commits
 DAY = 86400
-
-
-@dataclass
-class Purged:
-    events: int = 0
-    deliveries: int = 0
-    rejections: int = 0
-    clicks: int = 0
-
-    def __bool__(self) -> bool:
-        return any(asdict(self).values())
 
 
 class Maintenance:
@@ -89,7 +78,7 @@ class Maintenance:
                     log.info(
                         "purged %d delivered events (%d deliveries), %d rejected events and %d clicks past their retention",
                         purged.events, purged.deliveries, purged.rejections, purged.clicks,
-                        extra={"fields": asdict(purged)},
+                        extra={"fields": purged.as_dict()},
                     )  # fmt: skip
             except Exception:  # noqa: BLE001 - try again at the next interval
                 log.exception("maintenance failed")

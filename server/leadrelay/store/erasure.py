@@ -18,13 +18,14 @@ site) may escape it: run it again once they have gone.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
 
 from pydantic_core import from_json
 
 from leadrelay.encoding import dump_json
 from leadrelay.store.database import chunks
+from leadrelay.store.retention import Removed
 from leadrelay.store.tallies import Tallies
 from leadrelay.store.tallies import removed as removed_rows
 
@@ -34,17 +35,10 @@ _EMAIL_CHARS = r"[\w.!#$%&'*+/=?^`{|}~-]"
 
 
 @dataclass
-class Erased:
+class Erased(Removed):
     """What an erasure removed, table by table, and the visitor ids it took as the person's."""
 
-    events: int = 0
-    deliveries: int = 0
-    rejections: int = 0
-    clicks: int = 0
     visitors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,26 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 from leadrelay.store.tallies import Tallies, removed
+
+
+@dataclass
+class Removed:
+    """How many rows of each kind a purge (or an erasure) removed."""
+
+    events: int = 0
+    deliveries: int = 0
+    rejections: int = 0
+    clicks: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __bool__(self) -> bool:
+        return any((self.events, self.deliveries, self.rejections, self.clicks))
 
 
 class Retention(Tallies):
