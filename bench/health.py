@@ -71,7 +71,7 @@ def fill(store: SqlStore, deliveries: int) -> None:
         )
     cur.execute("DELETE FROM delivery_tallies")
     cur.execute(RECOUNT)
-    conn.commit()
+    store._end(commit=True)  # and the connection goes back to the pool, where there is one
 
 
 def timed(fn: object, calls: int) -> list[float]:
