@@ -12,7 +12,8 @@ import pytest
 from leadrelay.config import Settings
 from leadrelay.logs import Discreet, JsonLines, PrintableFormatter
 from leadrelay.store import SqlStore
-from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Fault, Vendors
+from leadrelay.sandbox.vendors import Fault
+from tests.fakes import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN, Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead
 
 Make = Callable[..., Settings]

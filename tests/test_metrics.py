@@ -14,7 +14,8 @@ from leadrelay.app import create_app
 from leadrelay.config import ConfigError, Settings
 from leadrelay.metrics import Metrics, MetricsListener
 from leadrelay.store import SqlStore
-from tests.fakes import Fault, Vendors
+from leadrelay.sandbox.vendors import Fault
+from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead
 from tests.support.arrivals import accepted
 from tests.test_erasure import croct
