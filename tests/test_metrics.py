@@ -187,6 +187,7 @@ def test_a_worker_process_serves_its_metrics_on_its_own_address(db_url: str, sto
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
     env["LEADRELAY_DATABASE_URL"] = db_url
+    env["LEADRELAY_SANDBOX"] = "false"  # no destination: sandbox mode would be on, and a worker refuses it
     worker = subprocess.Popen(
         [sys.executable, "-m", "leadrelay", "worker", "--metrics-bind", f"127.0.0.1:{port}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -195,6 +195,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from leadrelay.worker import Worker
 
     settings = _settings_or_exit(args)
+    if args.metrics_bind is not None:
+        try:
+            bind_address(args.metrics_bind)
+        except ValueError as exc:
+            print(f"error: --metrics-bind: {printable(exc)}", file=sys.stderr)
+            return 2
     if sandbox_on(settings):
         print(
             "error: in sandbox mode the fake vendors live inside `leadrelay serve`, which delivers to them itself;"
@@ -202,12 +208,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if args.metrics_bind is not None:
-        try:
-            bind_address(args.metrics_bind)
-        except ValueError as exc:
-            print(f"error: --metrics-bind: {printable(exc)}", file=sys.stderr)
-            return 2
     store = _store(settings)
     _log(settings, args.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
 
