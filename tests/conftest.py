@@ -18,7 +18,8 @@ from tests.support.keys import SERVER_KEY
 # the fake vendors and a delivery store; the store's fake clock; the snippet's test site; the relay's;
 # pytester runs the pytest plugin (leadrelay.sandbox.plugin) on sample test files (tests/test_plugin.py).
 pytest_plugins = [
-    "tests.fakes.helpers", "tests.support.clock", "tests.browser.snippet_site", "tests.support.relay", "pytester"
+    "tests.fakes.helpers", "tests.support.clock", "tests.support.stores", "tests.browser.snippet_site", "tests.support.relay",
+    "pytester",
 ]  # fmt: skip
 
 

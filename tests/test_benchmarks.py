@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("deliver.py", ["--events", "64", "--rounds", "1", "--backlog", "200"], "backlog"),
         ("pacing.py", ["--events", "40", "--limit", "6000", "--rate", "6000"], "429s"),
         ("snippet.py", [], "budget"),
+        ("health.py", ["--deliveries", "4000", "--calls", "5"], "GET /healthz"),
         ("stall.py", ["--kb", "4", "--rounds", "1", "--quiet-s", "0.5", "--settle-s", "0.5", "--senders", "1"], "longest stall"),
     ],
 )

@@ -471,7 +471,7 @@ def test_a_bug_behind_another_route_is_a_json_500_too(client: TestClient, monkey
     def buggy() -> Any:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(store, "delivery_counts", buggy)
+    monkeypatch.setattr(store, "overview", buggy)
     with TestClient(client.app, raise_server_exceptions=False) as other:
         response = other.get("/healthz")
     assert response.status_code == 500

@@ -129,7 +129,7 @@ def test_rejections_are_purged_after_their_retention(make_settings: Any) -> None
             + [Rejected("new", "croct", error, "{}", received_at=time.time())]
         )
         removed = asyncio.run(Maintenance(settings, store).run_once())
-        assert removed == 2500
+        assert removed.rejections == 2500
         assert [r["event_id"] for r in store.list_rejections()] == ["new"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -13,26 +13,12 @@ from leadrelay.protocol import FieldError
 from leadrelay.store import Finish, Rejected, SqlStore, open_store
 from tests.support.arrivals import accepted, request_seen
 from tests.support.clock import FakeClock
-from tests.support.postgres import needs_postgres, postgres_schema_url
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=needs_postgres),
-    ]
-)
-def store(request: pytest.FixtureRequest, db_url: str, clock: FakeClock) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
-        s = open_store(db_url, clock)
-        s.setup()
-        yield s
-        s.close()
-    else:
-        with postgres_schema_url() as url:
-            s = open_store(url, clock)
-            s.setup()
-            yield s
-            s.close()
+
+@pytest.fixture
+def store(both_stores: SqlStore) -> SqlStore:
+    """The store on SQLite, then on PostgreSQL (tests/support/stores.py)."""
+    return both_stores
 
 
 def envelope(event_id: str | None = None, lead_id: str = "lead-1") -> dict[str, Any]:

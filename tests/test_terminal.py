@@ -14,7 +14,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
-from leadrelay.cli import PrintableFormatter, main as cli
+from leadrelay.cli import main as cli
+from leadrelay.logs import PrintableFormatter
 from leadrelay.config import Settings
 from leadrelay.routing import Router
 from leadrelay.sandbox.vendors import Invalid
@@ -94,11 +95,23 @@ def test_events_print_stored_text_escaped(settings: Settings, cli_env: str, caps
     with TestClient(create_app(settings)) as client:
         response = client.post("/lr/e", content=json.dumps({"events": [event]}), headers={"Content-Type": "text/plain"})
         assert response.json()["results"][0]["status"] == "accepted"
-    for args in (["events"], ["events", "--raw"]):
+    for args in (["events", "--json"], ["events", "--json", "--raw"]):
         assert cli(args) == 0
         [line] = printed(capsys).splitlines()
         assert "\\u202egnp.exe" in line
         assert f"Carol{HOSTILE}" in strings(json.loads(line))  # the same JSON: the text is all there
+
+
+def test_the_readable_events_view_escapes_what_strangers_wrote(settings: Settings, cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    payload = {"leadId": "L-1", "currency": "EUR", "value": 12.5, "userId": f"user{HOSTILE}"}
+    event = {"id": str(uuid.uuid4()), "dialect": "croct", "type": "leadGenerated", "payload": payload}
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/lr/e", content=json.dumps({"events": [event]}), headers={"Content-Type": "text/plain"})
+        assert response.json()["results"][0]["status"] == "accepted"
+    assert cli(["events"]) == 0
+    [line] = printed(capsys).splitlines()
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  croct +leadGenerated +" + event["id"], line), line
+    assert "user\\x1b[2J\\r" in line and "\\u202egnp.exe" in line and "12.5 EUR" in line
 
 
 async def test_deliveries_print_a_vendors_message_escaped(

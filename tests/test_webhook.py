@@ -195,7 +195,7 @@ async def test_the_secret_never_reaches_stored_rows_or_the_commands_output(
     assert cli(["deliveries", "--state", "all", "--json"]) == 0
     assert cli(["deliveries"]) == 0
     assert cli(["check"]) == 0
-    assert cli(["events", "--raw"]) == 0
+    assert cli(["events", "--json", "--raw"]) == 0
     with TestClient(create_app(replace_settings(s, worker=False))) as client:
         health = client.get("/healthz").text
     out = capsys.readouterr()

@@ -46,6 +46,43 @@ async def test_the_vendors_answer_is_kept(store: SqlStore, delivery_settings: Ma
     assert row.response["customer"]["externalId"] == event.customer.email
 
 
+async def test_the_body_each_attempt_sent_is_kept_exactly_and_never_the_key(
+    store: SqlStore,
+    delivery_settings: Make,
+    vendors: Vendors,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = delivery_settings()
+    vendors.dub.script(Fault.error(503))  # Dub's first attempt fails: the retry's body is kept
+    [event] = enqueue(store, s, [lead(1)])
+    await deliver_all(s, store)
+    fakes = {"dub": vendors.dub, "pimms": vendors.pimms, "reshape": vendors.reshape}
+    for row in store.list_deliveries(state="delivered"):
+        sent = fakes[row.destination].requests[-1]
+        assert row.request is not None and row.request.encode() == sent.raw
+        assert json.loads(row.request) == sent.body
+    assert vendors.dub.requests[0].raw == vendors.dub.requests[1].raw  # the same body, attempt after attempt
+    with sqlite3.connect(s.database_url.removeprefix("sqlite:///")) as conn:
+        dump = "\n".join(conn.iterdump())
+    for secret in (DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN):
+        assert secret not in dump
+    assert event.customer.email in dump  # (the bodies are there: this is the same dump)
+
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    assert cli(["deliveries", "--state", "all", "--json"]) == 0
+    shown = {row["destination"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert json.loads(shown["dub"]["request"])["customerExternalId"] == event.customer.email
+    assert shown["reshape"]["request"].encode() == vendors.reshape.requests[-1].raw
+
+
+def test_a_body_holding_a_key_is_kept_with_the_key_masked() -> None:
+    from leadrelay.worker import sent_body
+
+    assert sent_body(b'{"note":"dub_KEY"}', ["dub_KEY"]) == '{"note":"***"}'
+    assert sent_body('{"name":"Zoë"}'.encode(), ["dub_KEY"]) == '{"name":"Zoë"}'
+
+
 async def test_delivered_is_never_sent_again(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:
     s = delivery_settings()
     enqueue(store, s, [lead(i) for i in range(5)])

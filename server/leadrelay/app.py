@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -20,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from leadrelay import probes
 from leadrelay.caller import Caller, route_path
 from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
@@ -30,6 +32,7 @@ from leadrelay.hosts import HostCheck
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.maintenance import Maintenance
+from leadrelay.metrics import Metrics, MetricsListener, check_token
 from leadrelay.routing import Router
 from leadrelay.sandbox.api import SandboxApi
 from leadrelay.sandbox.fakes import SandboxVendors
@@ -41,10 +44,12 @@ from leadrelay.store import Click, SqlStore, store_of
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.trust.standing import Trust
 from leadrelay.vendor_api import VendorApis
-from leadrelay.vendors import CLICK_IDS, destination_states
+from leadrelay.vendors import CLICK_IDS, DIALECTS
 from leadrelay.worker import Worker
 
 log = logging.getLogger("leadrelay")
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class Service:
@@ -58,11 +63,15 @@ class Service:
         self.identity = Identity(settings)
         self.router = Router(settings)
         self.snippet = Snippet(settings.path_prefix)
-        self.rate_limits = RateLimits(settings)
+        self.metrics = Metrics(self.store, dialects=tuple(DIALECTS))
+        self.rate_limits = RateLimits(settings, self.metrics)
         self.trust = Trust(settings, self.store)
-        self.collector = Collector(settings, self.intake, self.router, self.identity, self.rate_limits, self.trust)
+        self.collector = Collector(
+            settings, self.intake, self.router, self.identity, self.rate_limits, self.trust, self.metrics
+        )
         self.maintenance = Maintenance(settings, self.store)
         self.vendor_apis = VendorApis(self)
+        self.metrics_listener = MetricsListener(self.metrics, settings.metrics_bind) if settings.metrics_bind else None
         self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
@@ -98,27 +107,29 @@ class Service:
 
     async def health(self, request: Request) -> Response:
         try:
-            counts = await run_in_threadpool(self.store.delivery_counts)
-            health = await run_in_threadpool(self.store.destination_health)
+            answer = await run_in_threadpool(probes.health, self.settings, self.store)
         except Exception as exc:
             if not self.store.is_failure(exc):
                 raise
             raise StoreUnavailable("the store cannot be read") from exc
-        destinations = {}
-        for name, why in destination_states(self.settings).items():
-            entry: dict[str, object] = {"state": why, "deliveries": counts.get(name, {})}
-            if why == "on":
-                known = health.get(name)
-                entry["healthy"] = known["healthy"] if known else True
-                if known and not known["healthy"]:
-                    entry["problem"] = known["error"]  # the vendor refused the credentials (401/403)
-            destinations[name] = entry
-        degraded = any(entry.get("healthy") is False for entry in destinations.values())
-        body: dict[str, object] = {"status": "degraded" if degraded else "ok", "sandbox": self.sandbox is not None}
+        answer["sandbox"] = self.sandbox is not None
         if self.sandbox is not None:
-            body["notice"] = SANDBOX_NOTICE
-        body["destinations"] = destinations
-        return JSONResponse(body)
+            answer["notice"] = SANDBOX_NOTICE
+        return JSONResponse(answer, headers=NO_STORE)
+
+    async def ready(self, request: Request) -> Response:
+        """200 when a load balancer should send this instance traffic, else 503; the JSON names the failed checks."""
+        ready, answer = await run_in_threadpool(probes.readiness, self.settings, self.store)
+        return JSONResponse(answer, status_code=200 if ready else 503, headers=NO_STORE)
+
+    async def metrics_page(self, request: Request) -> Response:
+        """The Prometheus text format, for a scraper holding `metrics_token` (counted by the per-IP rate limit)."""
+        caller = Caller(request.scope)
+        await self.rate_limits.check(self.identity.client_ip(caller), None)
+        token = self.settings.metrics_token
+        check_token(caller, token.get_secret_value() if token else None, self.settings.metrics_bind)
+        body = await run_in_threadpool(self.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
 
     async def demo(self, request: Request) -> Response:
         return demo_page(self.snippet.hashed_url, self.settings, sandbox=self.sandbox is not None)
@@ -148,8 +159,12 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
         service.store.setup()
         service.intake.start()
         service.maintenance.start()
+        if service.metrics_listener is not None:
+            service.metrics_listener.start()
         if settings.worker:
-            service.worker = Worker(settings, service.store, transport=sandbox.transport if sandbox else None)
+            service.worker = Worker(
+                settings, service.store, transport=sandbox.transport if sandbox else None, metrics=service.metrics
+            )
             await service.worker.start()
             service.collector.on_deliveries = service.worker.wake
         # What exists now (the libraries, the dialects' schemas, the service) lives as long as
@@ -165,6 +180,8 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
             if service.worker is not None:
                 await service.worker.stop()
             service.intake.stop()
+            if service.metrics_listener is not None:
+                service.metrics_listener.stop()
             service.store.close()
 
     routes = [
@@ -173,6 +190,8 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
         Route(f"{prefix}/s.js", service.snippet.stable, methods=["GET", "HEAD"]),
         Route(f"{prefix}/s.{{digest:str}}.js", service.snippet.hashed, methods=["GET", "HEAD"]),
         Route("/healthz", service.health, methods=["GET"]),
+        Route("/readyz", service.ready, methods=["GET"]),
+        Route("/metrics", service.metrics_page, methods=["GET"]),
         *service.vendor_apis.routes(),
     ]
     if sandbox is not None:

@@ -33,12 +33,13 @@ from leadrelay.event import LeadEvent
 from leadrelay.fastpath import FastPath, escapes_a_surrogate
 from leadrelay.identity import Header, Identity
 from leadrelay.intake import GroupCommitter
+from leadrelay.metrics import Metrics
 from leadrelay.offload import INLINE_BYTES, by_size
 from leadrelay.protocol import Envelope, FieldError, Result
 from leadrelay.routing import Router
 from leadrelay.store import Accepted, Intake, Rejected
 from leadrelay.trust.rate_limits import RateLimits
-from leadrelay.trust.marks import codes
+from leadrelay.trust.marks import CLICK_HELD_BACK, codes
 from leadrelay.trust.standing import Door, Standing, Trust
 from leadrelay.vendors import configured_dialects
 
@@ -112,8 +113,10 @@ class Collector:
         identity: Identity,
         rate_limits: RateLimits,
         trust: Trust,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.rate_limits = rate_limits
         self.intake = intake
         self.router = router
@@ -187,12 +190,17 @@ class Collector:
         except StoreUnavailable as exc:  # the client keeps the events and retries; a bug is not caught here
             raise StoreUnavailable("events could not be stored; retry later", retry_after=5) from exc
         scheduled = False
+        metrics = self.metrics
         for result, item, inserted in zip(results, items, flags):
             if result["status"] == "accepted" and not inserted:
                 result["status"] = "duplicate"
                 result.pop("event", None)
-            elif inserted and isinstance(item, Accepted) and item.destinations:
-                scheduled = True
+            elif inserted and isinstance(item, Accepted):
+                scheduled = scheduled or bool(item.destinations)
+                if metrics is not None and item.marks is not None and CLICK_HELD_BACK in item.marks.split(","):
+                    metrics.held_back.labels(item.dialect).inc()
+            if metrics is not None:
+                metrics.judged(item.dialect, result["status"])  # type: ignore[union-attr]
         if scheduled and self.on_deliveries is not None:
             self.on_deliveries()
         return results

@@ -140,6 +140,15 @@ def _proxy_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address or network: write 10.0.0.5, 10.0.0.0/24, ::1 or *") from None
 
 
+def _long_token(token: SecretStr, must: str) -> None:
+    """A Bearer token (a server key, the metrics token) long enough, of the characters a header carries as is."""
+    value = token.get_secret_value()
+    if len(value) < SERVER_KEY_MIN_LENGTH or not SERVER_KEY_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{must} at least {SERVER_KEY_MIN_LENGTH} letters, digits or '-._~+/' (`leadrelay new-secret-key` prints one)"
+        )
+
+
 def _key_weakness(key: str) -> str | None:
     """Why a secret key is too weak to sign cookies, or None."""
     if key == DEV_SECRET_KEY:
@@ -190,6 +199,15 @@ class ServiceSettings(BaseSettings):
     rejections_kept_per_hour: int = Field(default=20, ge=0)
     rejections_kept_total_per_hour: int = Field(default=1000, ge=0)
     rejection_retention_days: float = Field(default=7.0, gt=0)
+
+    # Operations: retention, probes, metrics, logs (leadrelay.maintenance, leadrelay.probes, leadrelay.metrics)
+    retention_days: float = Field(default=30.0, gt=0)
+    click_retention_days: float = Field(default=90.0, gt=0)
+    ready_max_overdue_s: float = Field(default=900.0, gt=0)
+    metrics_token: SecretStr | None = None
+    metrics_bind: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_personal_data: bool = False
 
     # Identity and click ids
     attribution: Literal["last-click", "first-click"] = "last-click"
@@ -288,6 +306,20 @@ class ServiceSettings(BaseSettings):
             return [o for o in value.split(",") if o.strip()]
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _long_token(value, "must be")
+        return value
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _metrics_bind(cls, value: str | None) -> str | None:
+        if value is not None:
+            bind_address(value)
+        return value
+
     @field_validator("rate_limit_per_ip", "rate_limit_per_visitor")
     @classmethod
     def _rate(cls, value: str) -> str:
@@ -322,12 +354,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _keys_are_long_tokens(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for n, key in enumerate(keys, start=1):
-            value = key.get_secret_value()
-            if len(value) < SERVER_KEY_MIN_LENGTH or not SERVER_KEY_PATTERN.fullmatch(value):
-                raise ValueError(
-                    f"key {n} must be at least {SERVER_KEY_MIN_LENGTH} letters, digits or '-._~+/'"
-                    " (`leadrelay new-secret-key` prints one)"
-                )
+            _long_token(key, f"key {n} must be")
         return keys
 
     @field_validator("path_prefix")
@@ -433,6 +460,15 @@ def _problem(error: Any) -> Problem:
     if inner and setting != "allowed_origins":
         message = f"{'.'.join(inner)}: {message}"
     return Problem(setting, message)
+
+
+def bind_address(value: str) -> tuple[str, int]:
+    """`host:port` (`[::1]:9464` for IPv6) as (host, port); ValueError saying the form."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:9464")
+    return host, int(port)
 
 
 def new_secret_key() -> str:

@@ -96,6 +96,7 @@ def uvicorn_config(
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # its lines go to the handler leadrelay.logs configures (JSON or text, discreet)
         access_log=access_log,
         lifespan="on",
         http=guarded_protocol(limits),

@@ -32,6 +32,7 @@ from leadrelay.destinations import Destination, Outcome, Undeliverable, classify
 from leadrelay.destinations.base import JSON_CONTENT, Outgoing, encode_json, redact
 from leadrelay.event import LeadEvent
 from leadrelay.intake import LOOP_LOCK_WAIT_S
+from leadrelay.metrics import Metrics
 from leadrelay.offload import by_size
 from leadrelay.pacing import Pacer, lane_capacity
 from leadrelay.store import Claim, Claimed, Finish, SqlStore, StoreBusy, read_claims
@@ -101,9 +102,11 @@ class Worker:
         client: httpx.AsyncClient | None = None,
         worker_id: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.metrics = metrics
         self.destinations = enabled_destinations(settings) if destinations is None else destinations
         self.id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self._client = client
@@ -244,10 +247,10 @@ class Worker:
                 # The request is built and encoded where the event's size allows: a large one off the loop.
                 outgoing, content = await by_size(claim.size, _prepared, destination, claim.event)
             except Undeliverable as exc:
-                return self._decide(destination, claim, Outcome("dead", error=f"not sent: {exc}"))
+                return self._observed(destination, claim, Outcome("dead", error=f"not sent: {exc}"))
             except Exception as exc:  # noqa: BLE001 - a bug must not lose the delivery
                 log.exception("preparing %s for %s failed", claim.event_id, destination.name)
-                return self._decide(destination, claim, Outcome("retry", error=f"internal error: {type(exc).__name__}"))
+                return self._observed(destination, claim, Outcome("retry", error=f"internal error: {type(exc).__name__}"))
             await lane.pacer.turn()
         except asyncio.CancelledError:  # the worker stops before this claim is sent: give it back
             self._stale.append(claim)
@@ -259,21 +262,54 @@ class Worker:
         assert self._client is not None
         self.sent += 1
         lane.active += 1
+        started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.delivery_timeout_s):
                 response = await self._client.request(
                     outgoing.method, outgoing.url, content=content, headers={**outgoing.headers, **JSON_CONTENT}
                 )
+            latency = time.monotonic() - started
             outcome = await by_size(len(response.content), classify, destination, response)
         except (httpx.TransportError, TimeoutError) as exc:
+            latency = time.monotonic() - started
             outcome = classify_error(exc)
         except Exception as exc:  # noqa: BLE001
+            latency = time.monotonic() - started
             log.exception("sending %s to %s failed", claim.event_id, destination.name)
             outcome = Outcome("retry", error=f"internal error: {type(exc).__name__}")
         finally:
             lane.active -= 1
         lane.pacer.observe(outcome.status, outcome.retry_after, outcome.rate_limit, others=lane.active)
-        return self._decide(destination, claim, outcome)
+        return self._observed(destination, claim, outcome, latency, sent_body(content, destination.secrets()))
+
+    def _observed(
+        self, destination: Destination, claim: Claim, outcome: Outcome, latency: float | None = None, sent: str | None = None
+    ) -> Finish:
+        """What the attempt makes of the delivery (`_decide`), counted, and logged as one line."""
+        finish = self._decide(destination, claim, outcome)
+        finish.request = sent
+        attempt = claim.attempts + 1
+        name = destination.name
+        if self.metrics is not None:
+            self.metrics.attempts.labels(name, outcome.verdict).inc()
+            if latency is not None:
+                self.metrics.latency.labels(name).observe(latency)
+            if finish.state != "pending":
+                self.metrics.tries.labels(name, finish.state).observe(attempt)
+        fields: dict[str, Any] = {
+            "destination": name,
+            "event_id": claim.event_id,
+            "state": finish.state,
+            "status": finish.status,
+            "attempt": attempt,
+            "latency_ms": round(latency * 1000, 1) if latency is not None else None,
+        }
+        if self.settings.log_personal_data and finish.error:
+            fields["error"] = finish.error  # a vendor's explanation may quote the lead's own data
+        text = " ".join(f"{key}={value}" for key, value in fields.items() if key != "destination")
+        log.log(logging.INFO if finish.state != "dead" else logging.WARNING, "delivery to %s: %s", name, text,
+                extra={"fields": fields})  # fmt: skip
+        return finish
 
     def _decide(self, destination: Destination, claim: Claim, outcome: Outcome) -> Finish:
         """The retry policy: what the delivery becomes after this attempt."""
@@ -373,6 +409,13 @@ class Worker:
             except StoreBusy:
                 log.info("the database is busy: %s waits for it in a thread", getattr(fn, "__name__", fn))
         return await asyncio.to_thread(fn, *args)
+
+
+def sent_body(content: bytes, secrets: list[str]) -> str:
+    """What is kept of a request's body: all of it, as sent. Never its headers, which carry the key; and a key
+    that is somehow inside the body (it is built from the visitor's event, which cannot know the key) is masked."""
+    text = content.decode("utf-8", "replace")
+    return redact(text, secrets) if any(s and s in text for s in secrets) else text
 
 
 def _prepared(destination: Destination, event: LeadEvent) -> tuple[Outgoing, bytes]:

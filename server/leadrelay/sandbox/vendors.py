@@ -80,6 +80,7 @@ class Received:
     received_at: float = field(default_factory=time.time)
     answer: Any = None  # the JSON body the fake answered with (None: none, or dropped)
     fault: Fault | None = None  # the scripted misbehaviour this request met, if any
+    raw: bytes = b""  # the body exactly as it arrived
 
 
 class Invalid(Exception):
@@ -139,7 +140,7 @@ class FakeVendor:
             body: Any = json.loads(raw)
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        received = Received(dict(request.headers), dict(request.query_params), body)
+        received = Received(dict(request.headers), dict(request.query_params), body, raw=raw)
         with self._lock:
             self.count += 1
             if self.record:

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import unquote, urlsplit
 
 from leadrelay.store.database import StoreBusy
+from leadrelay.store.erasure import Erased
 from leadrelay.store.intake import Accepted, Click, Intake, Rejected
 from leadrelay.store.outbox import Claim, Claimed, Finish, read_claims
 from leadrelay.store.postgres import PoolSize, PostgresBackend
 from leadrelay.store.sqlite import SQLiteBackend
 from leadrelay.store.sqlstore import SqlStore
+from leadrelay.store.tallies import Backlog
 from leadrelay.store.views import DeliveryRow
 
 if TYPE_CHECKING:
@@ -33,10 +35,12 @@ def open_store(url: str, clock: Callable[[], float] = time.time, pool: PoolSize 
 
 __all__ = [
     "Accepted",
+    "Backlog",
     "Claim",
     "Claimed",
     "Click",
     "DeliveryRow",
+    "Erased",
     "Finish",
     "Intake",
     "PoolSize",

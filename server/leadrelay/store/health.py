@@ -19,18 +19,21 @@ class Health(Database):
 
     def destination_health(self) -> dict[str, dict[str, Any]]:
         """{destination: {healthy, status, error, updated_at}} for destinations a worker reported on."""
-        rows = self._run("SELECT destination, healthy, status, error, updated_at FROM destination_health").fetchall()
+        health = health_of(self._run(HEALTH_QUERY).fetchall())
         self._end_read()
-        return {
-            r["destination"]: {
-                "healthy": bool(r["healthy"]),
-                "status": r["status"],
-                "error": r["error"],
-                "updated_at": r["updated_at"],
-            }
-            for r in rows
-        }
+        return health
 
     def clear_health(self) -> None:
         with self._transaction():
             self._run("DELETE FROM destination_health")
+
+
+HEALTH_QUERY = "SELECT destination, healthy, status, error, updated_at FROM destination_health"
+
+
+def health_of(rows: list[Any]) -> dict[str, dict[str, Any]]:
+    """HEALTH_QUERY's rows as `destination_health` gives them."""
+    return {
+        r["destination"]: {"healthy": bool(r["healthy"]), "status": r["status"], "error": r["error"], "updated_at": r["updated_at"]}
+        for r in rows
+    }

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 from leadrelay.protocol import FieldError
-from leadrelay.store.database import Database, chunks
+from leadrelay.store.database import chunks
+from leadrelay.store.tallies import Tallies
 
 
 @dataclass(slots=True)
@@ -66,6 +68,11 @@ class _StoredBefore(Exception):
 EVENT_COLUMNS = ("id", "dialect", "name", "visitor_id", "received_at", "body", "marks")
 DELIVERY_COLUMNS = ("event_id", "destination", "next_attempt_at", "created_at", "updated_at")
 NEW_EVENTS_ONLY = " WHERE event_id IN (SELECT id FROM new_events)"  # in one statement: the deliveries of new events
+TALLY_NEW_DELIVERIES = (
+    "INSERT INTO delivery_tallies (destination, state, count)"
+    " SELECT destination, 'pending', COUNT(*) FROM new_deliveries GROUP BY destination ORDER BY destination"
+    " ON CONFLICT (destination, state) DO UPDATE SET count = delivery_tallies.count + excluded.count"
+)
 
 
 @dataclass
@@ -78,7 +85,7 @@ class _Rows:
     suffix: str = ""
 
 
-class IntakeWrites(Database):
+class IntakeWrites(Tallies):
     def write_intake(self, items: Sequence[Intake]) -> list[bool]:
         """Store a group of items in ONE transaction; per item, False means a duplicate event id.
 
@@ -149,14 +156,21 @@ class IntakeWrites(Database):
             for part in [_Rows("deliveries", DELIVERY_COLUMNS, deliveries), *others]:
                 for chunk in chunks(part.rows, 500):
                     self._insert_many(part.table, part.columns, chunk, part.suffix)
+            self._tally(Counter((d[1], "pending") for d in deliveries))  # last: counters stay locked until the commit
         return inserted
 
     def _write_at_once(self, events: list[Accepted], others: list[_Rows], now: float) -> set[str]:
         """The group as ONE statement, its own transaction; the ids of the events it inserted."""
         query, params = self.backend.insert_rows("events", EVENT_COLUMNS, _event_rows(events), " ON CONFLICT (id) DO NOTHING RETURNING id")
         clauses = [f"new_events AS ({query})"]
-        deliveries = _Rows("deliveries", DELIVERY_COLUMNS, _delivery_rows(events, now), NEW_EVENTS_ONLY)
-        for n, part in enumerate(p for p in [deliveries, *others] if p.rows):
+        deliveries = _delivery_rows(events, now)
+        if deliveries:  # the new events' deliveries, and the counts they add to (tallies.py), in the same statement
+            part_query, part_params = self.backend.insert_rows(
+                "deliveries", DELIVERY_COLUMNS, deliveries, NEW_EVENTS_ONLY + " RETURNING destination"
+            )
+            clauses += [f"new_deliveries AS ({part_query})", f"counted AS ({TALLY_NEW_DELIVERIES})"]
+            params = [*params, *part_params]
+        for n, part in enumerate(p for p in others if p.rows):
             part_query, part_params = self.backend.insert_rows(part.table, part.columns, part.rows, part.suffix)
             clauses.append(f"w{n} AS ({part_query})")
             params = [*params, *part_params]

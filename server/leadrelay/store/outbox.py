@@ -9,7 +9,8 @@ from typing import Any, Iterable, Sequence
 
 from leadrelay.arrival import load_stored
 from leadrelay.event import LeadEvent
-from leadrelay.store.database import Database, where
+from leadrelay.store.database import where
+from leadrelay.store.tallies import Tallies, moved, removed
 
 
 @dataclass
@@ -60,7 +61,9 @@ def read_claims(claimed: Sequence[Claimed]) -> tuple[list[Claim], list[tuple[int
 @dataclass
 class Finish:
     """One attempt's outcome, for `finish_many`: `state` is 'delivered', 'dead', or 'pending' (a retry,
-    due at `next_attempt_at`); `response` is the vendor's answer, kept when not None."""
+    due at `next_attempt_at`); `response` is the vendor's answer, kept when not None; `request` is the
+    body the attempt sent, exactly (its headers, which hold the vendor's key, are never kept), None when
+    nothing was sent."""
 
     claim: Claim
     state: str
@@ -68,9 +71,10 @@ class Finish:
     error: str | None
     response: Any = None
     next_attempt_at: float | None = None
+    request: str | None = None
 
 
-class Outbox(Database):
+class Outbox(Tallies):
     def claim(self, worker_id: str, limit: int, lease_s: float, destinations: Iterable[str] | None = None) -> list[Claim]:
         """Take up to `limit` due pending deliveries that no live lease holds, oldest due first, their events read.
 
@@ -126,15 +130,17 @@ class Outbox(Database):
         """Dead-letter claimed deliveries that cannot be attempted, each with its reason, for an operator to see."""
         now = self.clock()
         with self._transaction():
+            rows = []
             for delivery_id, error in deliveries:
-                self._run(
+                rows += self._run(
                     "UPDATE deliveries SET state = 'dead', claimed_by = NULL, lease_until = NULL, last_error = ?,"
-                    " updated_at = ? WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+                    " updated_at = ? WHERE id = ? AND claimed_by = ? AND state = 'pending' RETURNING destination, state",
                     (error, now, delivery_id, worker_id),
-                )
+                ).fetchall()
+            self._tally(moved(rows, "pending"))
 
     def finish_many(self, worker_id: str, results: Sequence[Finish]) -> int:
-        """Record attempts' outcomes in ONE transaction; how many of their claims `worker_id` still held.
+        """Record attempts' outcomes in ONE transaction (one statement); how many of their claims `worker_id` still held.
 
         Only the worker holding a claim may finish it: an outcome whose lease was lost
         (another worker took the delivery since) is not recorded.
@@ -142,34 +148,34 @@ class Outbox(Database):
         if not results:
             return 0
         now = self.clock()
-        rows = [
-            (
+        values = []
+        for r in results:
+            values += [
+                r.claim.delivery_id,
                 r.state,
-                now,
                 r.next_attempt_at if r.next_attempt_at is not None else now,
                 r.status,
                 r.error,
                 json.dumps(r.response) if r.response is not None else None,
-                now,
+                r.request,
                 now if r.state == "delivered" else None,
-                r.claim.delivery_id,
-                worker_id,
-            )
-            for r in results
-        ]
+            ]
+        real = self.backend.real  # id, state, due, status, error, answer, sent, delivered_at
+        row = f"(CAST(? AS BIGINT), ?, CAST(? AS {real}), CAST(? AS INTEGER), ?, ?, ?, CAST(? AS {real}))"
         with self._transaction():
-            cur = self._conn().cursor()
-            cur.executemany(
-                self.backend.sql(
-                    "UPDATE deliveries SET state = ?, attempts = attempts + 1,"
-                    " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?,"
-                    " claimed_by = NULL, lease_until = NULL, last_status = ?, last_error = ?,"
-                    " response = COALESCE(?, response), updated_at = ?, delivered_at = ?"
-                    " WHERE id = ? AND claimed_by = ? AND state = 'pending'"
-                ),
-                [self.backend.params(row) for row in rows],
-            )
-            return int(cur.rowcount)
+            finished = self._run(  # a VALUES list's columns are column1, column2, ... on both databases
+                "UPDATE deliveries SET state = v.column2, attempts = attempts + 1,"
+                " first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = v.column3,"
+                " claimed_by = NULL, lease_until = NULL, last_status = v.column4, last_error = v.column5,"
+                " response = COALESCE(v.column6, response), request = COALESCE(v.column7, request),"
+                " updated_at = ?, delivered_at = v.column8"
+                f" FROM (VALUES {', '.join([row] * len(results))}) AS v"
+                " WHERE deliveries.id = v.column1 AND deliveries.claimed_by = ? AND deliveries.state = 'pending'"
+                " RETURNING deliveries.destination, deliveries.state",
+                (now, now, *values, worker_id),
+            ).fetchall()
+            self._tally(moved(finished, "pending"))
+        return len(finished)
 
     def release(self, claims: Sequence[Claim], worker_id: str) -> int:
         """Give back claims that were never attempted, so any worker may take them at once."""
@@ -191,12 +197,22 @@ class Outbox(Database):
         now = self.clock()
         clause, params = where(state="dead", destination=destination, event_id=event_id)
         with self._transaction():
-            cur = self._run(
+            rows = self._run(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL,"
-                f" next_attempt_at = ?, claimed_by = NULL, lease_until = NULL, updated_at = ?{clause}",
+                f" next_attempt_at = ?, claimed_by = NULL, lease_until = NULL, updated_at = ?{clause}"
+                " RETURNING destination, state",
                 (now, now, *params),
-            )
-            return int(cur.rowcount)
+            ).fetchall()
+            self._tally(moved(rows, "dead"))
+        return len(rows)
+
+    def discard(self, destination: str | None = None, event_id: str | None = None) -> int:
+        """Delete dead-lettered deliveries the operator gave up on; their events go with retention."""
+        clause, params = where(state="dead", destination=destination, event_id=event_id)
+        with self._transaction():
+            rows = self._run(f"DELETE FROM deliveries{clause} RETURNING destination, state", params).fetchall()
+            self._tally(removed(rows))
+        return len(rows)
 
     def next_due_at(self) -> float | None:
         row = self._run("SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE state = 'pending'").fetchone()

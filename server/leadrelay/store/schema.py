@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from leadrelay.store.backend import Backend
 from leadrelay.store.database import Database
+from leadrelay.store.tallies import RECOUNT
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Upgrades from version N to N+1, applied in order on start. Version 1 is the first schema.
 UPGRADES: dict[int, list[str]] = {
     1: ["ALTER TABLE events ADD COLUMN marks TEXT"],  # 2: the trust layer's marks; the clicks table is new
+    # 3: the body each delivery's last attempt sent; the delivery counts (tallies.py), counted once here
+    2: ["ALTER TABLE deliveries ADD COLUMN request TEXT", "DELETE FROM delivery_tallies", RECOUNT],
 }
 
 # Indexes on columns an upgrade adds: made after the upgrades, when every table has its columns.
@@ -28,6 +31,8 @@ def ddl(backend: Backend) -> list[str]:
             body TEXT NOT NULL,
             marks TEXT
         )""",
+        # Retention purges the oldest first; `leadrelay events` lists the newest without sorting them all.
+        "CREATE INDEX IF NOT EXISTS events_received ON events (received_at, id)",
         f"""CREATE TABLE IF NOT EXISTS deliveries (
             id {backend.serial_pk},
             event_id TEXT NOT NULL REFERENCES events(id),
@@ -41,12 +46,21 @@ def ddl(backend: Backend) -> list[str]:
             last_status INTEGER,
             last_error TEXT,
             response TEXT,
+            request TEXT,
             created_at {real} NOT NULL,
             updated_at {real} NOT NULL,
             delivered_at {real},
             UNIQUE (event_id, destination)
         )""",
         "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)",
+        # The oldest waiting delivery of each destination, at once (/healthz, /readyz, /metrics).
+        "CREATE INDEX IF NOT EXISTS deliveries_backlog ON deliveries (destination, created_at) WHERE state = 'pending'",
+        """CREATE TABLE IF NOT EXISTS delivery_tallies (
+            destination TEXT NOT NULL,
+            state TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (destination, state)
+        )""",
         f"""CREATE TABLE IF NOT EXISTS rejections (
             id {backend.serial_pk},
             event_id TEXT,
@@ -78,6 +92,7 @@ def ddl(backend: Backend) -> list[str]:
             seen_at {real} NOT NULL,
             PRIMARY KEY (visitor_id, click_id, vendor)
         )""",
+        "CREATE INDEX IF NOT EXISTS clicks_seen ON clicks (seen_at)",  # pruned oldest first
     ]
 
 

@@ -5,8 +5,10 @@
     clicks.py    which clicks a visitor landed with (`seen_clicks`)
     outbox.py    claim, finish_many, release, replay: a delivery's life
     health.py    what the workers last learned of each destination
+    tallies.py   how many deliveries each destination has in each state, kept as they change
     views.py     read-only listings and counts for the operator
     retention.py rejected events deleted once past their time
+    erasure.py   every row about one person removed (`erase`)
     database.py  what they all stand on: per-thread connections, transactions, lock waits, the clock
 
 SQLite and PostgreSQL share the schema and every query; a `Backend` (backend.py) supplies only what differs.
@@ -15,13 +17,15 @@ SQLite and PostgreSQL share the schema and every query; a `Backend` (backend.py)
 from __future__ import annotations
 
 from leadrelay.store.clicks import Clicks
+from leadrelay.store.erasure import Erasure
 from leadrelay.store.health import Health
 from leadrelay.store.intake import IntakeWrites
 from leadrelay.store.outbox import Outbox
 from leadrelay.store.retention import Retention
 from leadrelay.store.schema import Schema
+from leadrelay.store.tallies import Backlogs
 from leadrelay.store.views import Views
 
 
-class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, Retention):
+class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, Retention, Erasure, Backlogs):
     """The one store implementation; `backend` decides which database it speaks to."""

@@ -25,6 +25,8 @@ class DeliveryRow:
     created_at: float
     updated_at: float
     delivered_at: float | None
+    request: str | None = None
+    """The JSON body the last attempt sent, exactly as sent (no headers: they hold the vendor's key)."""
 
 
 class Views(Database):
@@ -89,17 +91,6 @@ class Views(Database):
         self._end_read()
         return int(row["n"])
 
-    def delivery_counts(self) -> dict[str, dict[str, int]]:
-        """{destination: {state: count}}."""
-        rows = self._run(
-            "SELECT destination, state, COUNT(*) AS n FROM deliveries GROUP BY destination, state"
-        ).fetchall()
-        self._end_read()
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["destination"], {})[r["state"]] = int(r["n"])
-        return out
-
     def list_deliveries(
         self,
         state: str | None = None,
@@ -110,7 +101,7 @@ class Views(Database):
         clause, params = where(state=state, destination=destination, event_id=event_id)
         rows = self._run(
             "SELECT id, event_id, destination, state, attempts, next_attempt_at, last_status, last_error,"
-            f" response, created_at, updated_at, delivered_at FROM deliveries{clause} ORDER BY id LIMIT ?",
+            f" response, request, created_at, updated_at, delivered_at FROM deliveries{clause} ORDER BY id LIMIT ?",
             (*params, limit),
         ).fetchall()
         self._end_read()
@@ -128,6 +119,7 @@ class Views(Database):
                 created_at=r["created_at"],
                 updated_at=r["updated_at"],
                 delivered_at=r["delivered_at"],
+                request=r["request"],
             )
             for r in rows
         ]

@@ -35,6 +35,7 @@ from leadrelay.errors import Answer, TooManyRequests, own_shape
 
 if TYPE_CHECKING:
     from leadrelay.identity import Identity
+    from leadrelay.metrics import Metrics
 
 log = logging.getLogger("leadrelay.trust")
 
@@ -83,7 +84,8 @@ class LocalWindows:
 class RateLimits:
     """The counters of one service: requests per IP and per visitor, rejections kept per IP and shape."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics  # counts each refusal by the limit it was over
         uri = storage_uri(settings.rate_limit_storage)
         # Fixed windows: one counter per key. A burst across a window's edge may reach twice the rate.
         self.local: LocalWindows | None = None
@@ -110,6 +112,8 @@ class RateLimits:
                 continue
             if allowed:
                 continue
+            if self.metrics is not None:
+                self.metrics.rate_limited.labels(kind).inc()
             wait = max(1, math.ceil(reset - now))
             who = "this address" if kind == "ip" else "this visitor"
             raise TooManyRequests(
