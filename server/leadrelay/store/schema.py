@@ -16,7 +16,15 @@ UPGRADES: dict[int, list[str]] = {
 }
 
 # Indexes on columns an upgrade adds: made after the upgrades, when every table has its columns.
-INDEXES = ["CREATE INDEX IF NOT EXISTS events_marked ON events (received_at) WHERE marks IS NOT NULL"]
+INDEXES = [
+    "CREATE INDEX IF NOT EXISTS events_marked ON events (received_at) WHERE marks IS NOT NULL",
+    # The console's bounded queries (store/views.py ConsoleViews): the newest events, the live feed and the
+    # leads chart; per-destination counts and the newest dead letters; the outcomes chart. Two of them
+    # only ever append (times grow); the third changes with a delivery's state, as deliveries_due does.
+    "CREATE INDEX IF NOT EXISTS events_received ON events (received_at)",
+    "CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination, state, id)",
+    "CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at)",
+]
 
 
 def ddl(backend: Backend) -> list[str]:
