@@ -84,6 +84,7 @@ class Console:
             ("/events/{event_id:path}", self.event, "GET"),
             ("/destinations/{name}", self.destination, "GET"),
             ("/replay", self.replay, "POST"),
+            ("/erase", self.erase, "POST"),
             ("/rejections", self.rejections, "GET"),
             ("/rejections/{rejection_id:int}", self.rejection, "GET"),
             ("/search", self.search, "GET"),
@@ -307,6 +308,7 @@ class Console:
                     text(d.attempts),
                     text(d.last_status if d.last_status is not None else "-"),
                     text(error or ""),
+                    f"<pre>{text(_indent(sent))}</pre>" if (sent := redact(d.request, self.secrets)) else "-",
                     f"<pre>{pretty(answer)}</pre>" if answer is not None else "",
                     page.form("/replay", "Replay", {"destination": d.destination, "event": d.event_id}) if d.state == "dead" else "",
                 ]
@@ -321,10 +323,61 @@ class Console:
             "<h3>Click ids and trust marks</h3>"
             + table(["vendor", "click id / mark", "verified?"], clicks, empty="no click id, no mark")
             + "<h3>Deliveries</h3>"
-            + table(["destination", "state", "attempts", "status", "last error", "vendor's answer", ""], deliveries and rows, "none (no destination takes it)")
+            + table(["destination", "state", "attempts", "status", "last error", "body sent", "vendor's answer", ""], deliveries and rows, "none (no destination takes it)")
             + f"<h3>Canonical form</h3><pre>{text(_indent(dump_event(event, raw=False)))}</pre>"
             + f"<h3>Raw payload</h3><pre>{pretty(stored.get('envelope'))}</pre>"
+            + self._erase_forms(event, row, page)
         )
+
+    def _erase_forms(self, event: Any, row: EventRow, page: Page) -> str:
+        """Buttons that erase the person this event is about: by email, customer id or visitor id."""
+        who: list[tuple[str, str, str]] = []
+        if event.customer.email:
+            who.append(("email", event.customer.email, f"everyone's rows with the email {event.customer.email}"))
+        if event.customer.external_id and event.customer.external_id != event.customer.email:
+            who.append(("customer_id", event.customer.external_id, f"customer {event.customer.external_id}"))
+        if row.visitor_id:
+            who.append(("visitor_id", row.visitor_id, f"visitor {row.visitor_id}"))
+        forms = [
+            page.form(
+                "/erase",
+                f"Erase {label}",
+                {kind: value},
+                cls="erase",
+                confirm=f"Erase every stored row about {label}? This cannot be undone.",
+            )
+            for kind, value, label in who
+        ]
+        if not forms:
+            return ""
+        return (
+            "<h3>Erase this person</h3><p class=\"hint\">Removes their events, the deliveries of those events with the"
+            " bodies sent and the answers, their clicks, and the rejected events that name them.</p>"
+            + "<p>" + " ".join(forms) + "</p>"
+        )
+
+    async def erase(self, request: Request) -> Response:
+        assert self.sessions is not None
+        caller = Caller(request.scope)
+        session = self.sessions.require(caller)
+        form = await _form(request)
+        self.sessions.check_change(caller, session, form.get("csrf"))
+        given = {k: form[k] for k in ("email", "customer_id", "visitor_id") if form.get(k)}
+        if len(given) != 1:
+            raise BadRequest("name one person: an email, a customer_id or a visitor_id")
+        try:
+            erased = await self._write(lambda: self.store.erase(**given))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        ((kind, value),) = given.items()
+        page = self._page(session)
+        body = (
+            f'<p role="status">Erased everything stored about {text(kind.replace("_", " "))} <code>{text(value)}</code>:'
+            f" {erased.events} events, {erased.deliveries} deliveries, {erased.clicks} clicks,"
+            f" {erased.rejections} rejected events.</p>"
+            f'<p><a href="{page.url("/")}">Back to the overview</a></p>'
+        )
+        return page.render("Erased", body)
 
     async def destination(self, request: Request) -> Response:
         session = self._session(request)
