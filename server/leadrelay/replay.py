@@ -45,7 +45,7 @@ def replay_dead(
     if force:
         return Replayed(store.replay(destination=destination, event_id=event_id))
     dead = store.list_deliveries(state="dead", destination=destination, event_id=event_id, limit=1 << 62)
-    held = remembered_by_dub(dead)
+    held = remembered_by_dub(dead, store.clock())
     if not held:
         return Replayed(store.replay(destination=destination, event_id=event_id))
     # one by one, leaving out what Dub would deduplicate

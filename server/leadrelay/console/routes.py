@@ -27,7 +27,7 @@ from leadrelay.config import Settings, env_var
 from leadrelay.console.auth import Session, Sessions
 from leadrelay.console.chart import STATE_COLOURS, stacked_bars
 from leadrelay.console.pages import HEADERS, Page, badge, pretty, table, text, when
-from leadrelay.console.stream import MAX_STREAMS, LiveFeed, Summary
+from leadrelay.console.stream import LiveFeed, Summary
 from leadrelay.destinations.base import redact
 from leadrelay.errors import (
     BadRequest,
@@ -116,7 +116,9 @@ class Console:
     def _login_redirect(self) -> Response:
         return RedirectResponse(f"{self.base}/login", status_code=303, headers={"Cache-Control": "no-store"})
 
-    async def login_page(self, request: Request, problem: str | None = None, status: int = 200) -> Response:
+    async def login_page(
+        self, request: Request, problem: str | None = None, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
         note = f'<p class="problem" role="alert">{text(problem)}</p>' if problem else ""
         body = (
             f"{note}<form method=\"post\" action=\"{text(self.base)}/login\" class=\"login\">"
@@ -124,7 +126,7 @@ class Console:
             ' maxlength="1024" autofocus></label> <button type="submit">Log in</button></form>'
             "<p class=\"hint\">The token is the configuration's <code>admin_token</code>.</p>"
         )
-        return Page(self.base, nav=False).render("Log in", body, status=status)
+        return Page(self.base, nav=False).render("Log in", body, status=status, headers=headers)
 
     async def login(self, request: Request) -> Response:
         assert self.sessions is not None
@@ -134,7 +136,8 @@ class Console:
             await self.rate_limits.count(self.login_rate, "admin-login", self.identity.client_ip(caller) or "-", "this address")
             form = await _form(request)
         except Refused as refusal:
-            return await self.login_page(request, refusal.message, refusal.status)
+            retry = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after is not None else None
+            return await self.login_page(request, refusal.message, refusal.status, retry)
         if not self.sessions.token_matches(form.get("token", "")):
             return await self.login_page(request, "That is not the admin token.", 401)
         response = RedirectResponse(f"{self.base}/", status_code=303, headers={"Cache-Control": "no-store"})
@@ -256,8 +259,8 @@ class Console:
         if self._session(request) is None:
             await Unauthorized("log in to the console first", code="no_session").response()(scope, receive, send)
             return
-        if len(self.feed.viewers) >= MAX_STREAMS:
-            refusal = TooManyRequests(f"at most {MAX_STREAMS} live views at once; retry later", retry_after=10)
+        if self.feed.full:
+            refusal = TooManyRequests(f"at most {self.feed.max_viewers} live views at once; retry later", retry_after=10)
             await refusal.response()(scope, receive, send)
             return
         since = _float(request.query_params.get("since")) or _float(request.headers.get("last-event-id"))
@@ -392,7 +395,7 @@ class Console:
         health = (await self._read(self.store.destination_health)).get(name)
         last = await self._read(self.store.last_failure, name)
         dead = await self._read(self.store.newest_dead, name, DEAD_SHOWN)
-        held = remembered_by_dub(dead)
+        held = remembered_by_dub(dead, self.store.clock())
         facts = [f"<dt>state</dt><dd>{text(states[name])}</dd>"]
         facts += [f"<dt>{text(s)}</dt><dd>{text(counts.get(s, 0))}</dd>" for s in STATES]
         if health is not None:

@@ -47,6 +47,7 @@ class LiveFeed:
         self.store = store
         self.summarize = summarize
         self.viewers: set[asyncio.Queue[Summary | None]] = set()
+        self.max_viewers = MAX_STREAMS
         self._poller: asyncio.Task[None] | None = None
         self._cursor = time.time()
         self._sent: dict[str, float] = {}
@@ -85,6 +86,10 @@ class LiveFeed:
                         break
             await asyncio.sleep(POLL_S)
         self._poller = None
+
+    @property
+    def full(self) -> bool:
+        return len(self.viewers) >= self.max_viewers
 
     def subscribe(self) -> asyncio.Queue[Summary | None]:
         queue: asyncio.Queue[Summary | None] = asyncio.Queue(QUEUE_SIZE)
