@@ -25,7 +25,7 @@ from leadrelay.trust.marks import CLICK_HELD_BACK, MARKS
 from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_states
 
 if TYPE_CHECKING:
-    from leadrelay.store import DeliveryRow, SqlStore
+    from leadrelay.store import SqlStore
 
 RAW_SHOWN = 300  # characters of a rejected event's raw body in the readable view
 

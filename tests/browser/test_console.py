@@ -4,7 +4,7 @@ erasing a person, and what it refuses (a wrong token, a forged or expired sessio
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer

@@ -39,7 +39,7 @@ def stacked_bars(title: str, hours: list[float], counts: list[dict[str, int]], c
     ]
     for i, (start, by_key) in enumerate(zip(hours, counts)):
         x = LEFT + i * slot + 1
-        y = TOP + plot_h
+        y: float = TOP + plot_h
         for key in keys:
             n = by_key.get(key, 0)
             if not n:

@@ -326,7 +326,7 @@ class Console:
             "<h3>Click ids and trust marks</h3>"
             + table(["vendor", "click id / mark", "verified?"], clicks, empty="no click id, no mark")
             + "<h3>Deliveries</h3>"
-            + table(["destination", "state", "attempts", "status", "last error", "body sent", "vendor's answer", ""], deliveries and rows, "none (no destination takes it)")
+            + table(["destination", "state", "attempts", "status", "last error", "body sent", "vendor's answer", ""], rows, "none (no destination takes it)")
             + f"<h3>Canonical form</h3><pre>{text(_indent(dump_event(event, raw=False)))}</pre>"
             + f"<h3>Raw payload</h3><pre>{pretty(stored.get('envelope'))}</pre>"
             + self._erase_forms(event, row, page)

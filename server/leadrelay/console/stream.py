@@ -132,8 +132,8 @@ class LiveFeed:
         try:
             await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
             if since is not None:
-                for summary in await self.catch_up(since):
-                    await send({"type": "http.response.body", "body": _event(summary), "more_body": True})
+                for missed in await self.catch_up(since):
+                    await send({"type": "http.response.body", "body": _event(missed), "more_body": True})
             deadline = time.monotonic() + STREAM_LIFETIME_S
             while True:
                 left = deadline - time.monotonic()
