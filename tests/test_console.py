@@ -228,3 +228,43 @@ def test_a_reconnecting_stream_catches_up_and_viewers_are_bounded(server: LiveSe
         assert second.status_code == 429 and "at most 1 live views" in second.text
     feed = server.app.state.service.console.feed
     wait_until(lambda: not feed.viewers, "the closed stream to let go of its place")
+
+
+def test_a_form_of_the_largest_size_allowed_is_taken(server: LiveServer, client: httpx.Client) -> None:
+    csrf = csrf_of(client)
+    head = f"destination=reshape&csrf={csrf}&pad=".encode()
+    body = head + b"p" * (8192 - len(head))
+    answer = client.post(
+        "/admin/replay", content=body, headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert len(body) == 8192 and answer.status_code == 303
+
+
+def test_dubs_remembered_404_dead_letters_carry_the_clis_warning(serve: Callable[..., LiveServer]) -> None:
+    with Vendors() as vendors:
+        dub = {k: v for k, v in vendors.settings().items() if k.startswith("dub_")}
+        server = serve(**console_settings(worker=False, click_verification="off", **dub))
+        store = server.app.state.service.store
+        for event_id in ("DUB-404", "DUB-400"):
+            batch = reshape_lead(event_id)
+            batch["events"][0]["click_ids"] = {"dub": "dub_abc"}
+            assert send(server.url, batch).status_code == 200
+        claims = {c.event_id: c for c in store.claim("w", 10, 60, destinations=["dub"])}
+        store.finish_many(
+            "w",
+            [
+                Finish(claims["DUB-404"], "dead", 404, "not_found: clickId dub_abc not found"),
+                Finish(claims["DUB-400"], "dead", 400, "bad_request: nope"),
+            ],
+        )
+        with httpx.Client(base_url=server.url) as c:
+            login(c, server.url)
+            page = c.get("/admin/destinations/dub").text
+            assert "Dub answered 404 (no such click) less than 7 days ago" in page
+            assert page.count("Replay anyway") == 1 and "(1 of Dub&#x27;s left dead: see their warning)" in page
+            csrf = csrf_of(c)
+            c.post("/admin/replay", data={"csrf": csrf, "destination": "dub"}, headers=SAME_ORIGIN)
+            assert [d.event_id for d in store.list_deliveries(state="dead")] == ["DUB-404"]
+            forced = {"csrf": csrf, "destination": "dub", "event": "DUB-404", "force": "1"}
+            assert c.post("/admin/replay", data=forced, headers=SAME_ORIGIN).status_code == 303
+            assert store.list_deliveries(state="dead") == []

@@ -185,8 +185,9 @@ class Console:
             out.append(entry)
         return out
 
-    def _event_rows(self, rows: list[EventRow], page: Page) -> str:
-        """Events as expandable rows: each opens to its detail (console.js loads it)."""
+    def _event_rows(self, rows: list[EventRow], page: Page, list_id: str | None = None) -> str:
+        """Events as expandable rows: each opens to its detail (console.js loads it). Reads every event:
+        called on a thread (an event may be 64 KB)."""
         items = []
         for s in self._summaries(rows):
             url = page.url(f"/events/{quote_id(s['id'])}")
@@ -197,7 +198,8 @@ class Console:
                 f'<span class="name">{text(s["name"])}</span> <span class="who">{text(who)}</span> '
                 f'<a href="{url}">{text(s["id"])}</a></summary><div class="detail">loading…</div></details></li>'
             )
-        return f'<ul class="events">{"".join(items)}</ul>'
+        id_attr = f' id="{text(list_id)}"' if list_id else ""
+        return f'<ul class="events"{id_attr}>{"".join(items)}</ul>'
 
     # -- pages ---------------------------------------------------------------------------------------
 
@@ -215,6 +217,7 @@ class Console:
         outcomes = await self._read(self.store.outcomes_by_hour, hours)
         groups = await self._read(self._rejection_groups)
         newest = await self._read(self.store.newest_events, 10)
+        newest_html = await run_in_threadpool(self._event_rows, newest, page)
         rows = []
         for name, state in destination_states(self.settings).items():
             c = counts.get(name, {})
@@ -236,7 +239,7 @@ class Console:
             + self._groups_html(groups[:10], page)
             + f'<p><a href="{page.url("/rejections")}">All rejections</a></p></section>'
             + "<section><h2>Newest events</h2>"
-            + self._event_rows(newest, page)
+            + newest_html
             + f'<p><a href="{page.url("/live")}">Watch them live</a></p></section>'
         )
         return page.render("Overview", body)
@@ -248,9 +251,10 @@ class Console:
         page = self._page(session)
         newest = await self._read(self.store.newest_events, NEWEST)
         since = newest[0].received_at if newest else time.time()
+        rows = await run_in_threadpool(self._event_rows, newest, page, "live")
         body = (
             f'<p class="status" id="live-status" data-stream="{page.url("/stream")}" data-since="{since!r}">'
-            "connecting…</p>" + self._event_rows(newest, page).replace('<ul class="events">', '<ul class="events" id="live">', 1)
+            "connecting…</p>" + rows
         )
         return page.render("Live events", body)
 
@@ -276,7 +280,7 @@ class Console:
         if row is None:
             raise NotFound(f"no event with id {event_id!r}")
         deliveries = await self._read(lambda: self.store.list_deliveries(event_id=event_id, limit=100))
-        detail = self._detail(row, deliveries, page)
+        detail = await run_in_threadpool(self._detail, row, deliveries, page)  # reads and prints the whole event
         if request.query_params.get("part") == "detail":
             return Response(detail, media_type="text/html", headers=HEADERS)
         return page.render(f"Event {event_id}", detail)
@@ -313,7 +317,9 @@ class Console:
                     text(error or ""),
                     f"<pre>{text(_indent(sent))}</pre>" if (sent := redact(d.request, self.secrets)) else "-",
                     f"<pre>{pretty(answer)}</pre>" if answer is not None else "",
-                    page.form("/replay", "Replay", {"destination": d.destination, "event": d.event_id}) if d.state == "dead" else "",
+                    page.form("/replay", "Replay", {"destination": d.destination, "event": d.event_id, "back": "event"})
+                    if d.state == "dead"
+                    else "",
                 ]
             )
         return (
@@ -467,7 +473,10 @@ class Console:
             raise BadRequest("destination: not a destination leadrelay knows")
         event_id = form.get("event") or None
         replayed = await self._write(replay_dead, self.store, destination, event_id, form.get("force") == "1")
-        back = f"{self.base}/events/{quote_id(event_id)}" if event_id and request.headers.get("referer", "").find("/events/") >= 0 else f"{self.base}/destinations/{destination}"
+        if event_id and form.get("back") == "event":
+            back = f"{self.base}/events/{quote_id(event_id)}"
+        else:
+            back = f"{self.base}/destinations/{destination}"
         if self.worker is not None:
             self.worker.wake()
         return RedirectResponse(back, status_code=303, headers={"Cache-Control": "no-store", "X-Replayed": str(replayed.count)})
@@ -555,7 +564,8 @@ class Console:
         note = (
             f'<p class="hint">An event id is looked up among every event; a customer id, email or click id among the newest {SEARCH_SCAN:,}.</p>'
         )
-        body = note + (f"<p>{len(found)} found for <code>{text(q)}</code></p>" + self._event_rows(found, page) if q else "")
+        rows = await run_in_threadpool(self._event_rows, found, page) if q else ""
+        body = note + (f"<p>{len(found)} found for <code>{text(q)}</code></p>" + rows if q else "")
         return page.render("Search", body)
 
     def _find(self, q: str) -> list[EventRow]:

@@ -19,10 +19,12 @@ UPGRADES: dict[int, list[str]] = {
 INDEXES = [
     "CREATE INDEX IF NOT EXISTS events_marked ON events (received_at) WHERE marks IS NOT NULL",
     # The console's bounded queries (store/views.py ConsoleViews): the newest events, the live feed and the
-    # leads chart; per-destination counts and the newest dead letters; the outcomes chart. Two of them
-    # only ever append (times grow); the third changes with a delivery's state, as deliveries_due does.
+    # leads chart; per-destination counts (an index-only scan: 0.5 s for a million deliveries, against 3.8 s
+    # for the table) and the newest dead letters (in id order: SQLite appends the rowid to every index);
+    # the outcomes chart. Two of them only ever append (times grow); the third changes with a delivery's
+    # state, as deliveries_due does, and is the one a beacon pays for (README, The console).
     "CREATE INDEX IF NOT EXISTS events_received ON events (received_at)",
-    "CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination, state, id)",
+    "CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination, state)",
     "CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at)",
 ]
 
