@@ -262,6 +262,8 @@ def test_dubs_remembered_404_dead_letters_carry_the_clis_warning(serve: Callable
             page = c.get("/admin/destinations/dub").text
             assert "Dub answered 404 (no such click) less than 7 days ago" in page
             assert page.count("Replay anyway") == 1 and "(1 of Dub&#x27;s left dead: see their warning)" in page
+            event_page = c.get("/admin/events/DUB-404").text
+            assert "Dub answered 404" in event_page and "Replay anyway" in event_page
             csrf = csrf_of(c)
             c.post("/admin/replay", data={"csrf": csrf, "destination": "dub"}, headers=SAME_ORIGIN)
             assert [d.event_id for d in store.list_deliveries(state="dead")] == ["DUB-404"]

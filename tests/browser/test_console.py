@@ -142,7 +142,7 @@ def test_erasing_a_person_from_an_event_page(page: Page, console: Site, vendors:
     expect(page.locator("main")).to_contain_text("1 found")
     page.click("ul.events a:has-text('ERASE-1')")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("button:has-text('Erase everyone')")
+    page.click("button:has-text('Erase everything about email')")
     expect(page.locator("[role=status]")).to_contain_text("1 events, 1 deliveries")
     assert console.store.stored_event("ERASE-1") is None
     assert console.store.stored_event("KEEP-1") is not None

@@ -305,9 +305,17 @@ class Console:
         for mark in event.marks:
             clicks.append(["-", text(mark.code), text(mark.message)])
         rows = []
+        held = remembered_by_dub([d for d in deliveries if d.state == "dead"], self.store.clock())
         for d in deliveries:
             answer = redact(d.response, self.secrets)
             error = redact(d.last_error, self.secrets)
+            action = ""
+            if d.state == "dead":
+                fields = {"destination": d.destination, "event": d.event_id, "back": "event"}
+                if d.delivery_id in held:
+                    action = _dub_warning(held[d.delivery_id][1]) + page.form("/replay", "Replay anyway", {**fields, "force": "1"})
+                else:
+                    action = page.form("/replay", "Replay", fields)
             rows.append(
                 [
                     f'<a href="{page.url(f"/destinations/{d.destination}")}">{text(d.destination)}</a>',
@@ -317,9 +325,7 @@ class Console:
                     text(error or ""),
                     f"<pre>{text(_indent(sent))}</pre>" if (sent := redact(d.request, self.secrets)) else "-",
                     f"<pre>{pretty(answer)}</pre>" if answer is not None else "",
-                    page.form("/replay", "Replay", {"destination": d.destination, "event": d.event_id, "back": "event"})
-                    if d.state == "dead"
-                    else "",
+                    action,
                 ]
             )
         return (
@@ -342,7 +348,7 @@ class Console:
         """Buttons that erase the person this event is about: by email, customer id or visitor id."""
         who: list[tuple[str, str, str]] = []
         if event.customer.email:
-            who.append(("email", event.customer.email, f"everyone's rows with the email {event.customer.email}"))
+            who.append(("email", event.customer.email, f"email {event.customer.email}"))
         if event.customer.external_id and event.customer.external_id != event.customer.email:
             who.append(("customer_id", event.customer.external_id, f"customer {event.customer.external_id}"))
         if row.visitor_id:
@@ -350,7 +356,7 @@ class Console:
         forms = [
             page.form(
                 "/erase",
-                f"Erase {label}",
+                f"Erase everything about {label}",
                 {kind: value},
                 cls="erase",
                 confirm=f"Erase every stored row about {label}? This cannot be undone.",
@@ -418,10 +424,7 @@ class Console:
         for d in dead:
             warn = ""
             if d.delivery_id in held:
-                warn = (
-                    f'<p class="warn">Dub answered 404 (no such click) less than 7 days ago and remembers this lead until '
-                    f"{text(when(held[d.delivery_id][1]))} UTC: replayed before then, Dub answers 200 and records nothing.</p>"
-                )
+                warn = _dub_warning(held[d.delivery_id][1])
             button = page.form(
                 "/replay",
                 "Replay anyway" if warn else "Replay",
@@ -626,6 +629,14 @@ async def _form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"the form cannot be read: {exc}") from None
     return {k: v[0] for k, v in fields.items()}
+
+
+def _dub_warning(forgotten_at: float) -> str:
+    """What `leadrelay replay` warns of, for one of Dub's 404 (no such click) dead letters (leadrelay.replay)."""
+    return (
+        '<p class="warn">Dub answered 404 (no such click) less than 7 days ago and remembers this lead until '
+        f"{text(when(forgotten_at))} UTC: replayed before then, Dub answers 200 and records nothing.</p>"
+    )
 
 
 def _float(value: str | None) -> float | None:
