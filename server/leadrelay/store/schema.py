@@ -18,14 +18,9 @@ UPGRADES: dict[int, list[str]] = {
 # Indexes on columns an upgrade adds: made after the upgrades, when every table has its columns.
 INDEXES = [
     "CREATE INDEX IF NOT EXISTS events_marked ON events (received_at) WHERE marks IS NOT NULL",
-    # The console's bounded queries (store/views.py ConsoleViews): the newest events, the live feed and the
-    # leads chart; per-destination counts (an index-only scan: 0.5 s for a million deliveries, against 3.8 s
-    # for the table) and the newest dead letters (in id order: SQLite appends the rowid to every index);
-    # the outcomes chart. Two of them only ever append (times grow); the third changes with a delivery's
-    # state, as deliveries_due does, and is the one a beacon pays for (README, The console).
-    "CREATE INDEX IF NOT EXISTS events_received ON events (received_at)",
-    "CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination, state)",
-    "CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at)",
+    # The console's dead letters, newest first per destination: only dead deliveries enter it, so
+    # intake and a healthy worker never touch it.
+    "CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (destination, id) WHERE state = 'dead'",
 ]
 
 

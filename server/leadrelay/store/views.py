@@ -9,6 +9,7 @@ from typing import Any
 from leadrelay.arrival import load_stored
 from leadrelay.event import LeadEvent
 from leadrelay.store.database import Database, where
+from leadrelay.store.tallies import Tallies
 
 
 @dataclass
@@ -125,7 +126,7 @@ SEARCH_SCAN = 20_000
 them, and an index of each would cost every beacon)."""
 
 
-class ConsoleViews(Database):
+class ConsoleViews(Tallies):
     """Bounded queries the console reads: each uses an index and a LIMIT, whatever the store holds."""
 
     def stored_event(self, event_id: str) -> EventRow | None:
@@ -202,23 +203,20 @@ class ConsoleViews(Database):
         return [(r["shape"], int(r["n"])) for r in rows]
 
     def destination_counts(self) -> dict[str, dict[str, int]]:
-        """{destination: {state: count}}, with 'retrying' (pending after a failed attempt) apart from 'pending'.
-
-        The states are counted on the deliveries_by_destination index alone (no table row is read);
-        'retrying' from the pending rows only (deliveries_due), which are few whatever the store holds.
-        """
-        rows = self._run("SELECT destination, state, COUNT(*) AS n FROM deliveries GROUP BY destination, state").fetchall()
+        """{destination: {state: count}} as the delivery tallies keep them (tallies.py), with 'retrying'
+        (pending after a failed attempt) told apart from 'pending' by reading the pending rows only
+        (deliveries_due): few, whatever the store holds."""
+        out = self.delivery_counts()
         retrying = self._run(
             "SELECT destination, COUNT(*) AS n FROM deliveries WHERE state = 'pending' AND attempts > 0 GROUP BY destination"
         ).fetchall()
         self._end_read()
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["destination"], {})[r["state"]] = int(r["n"])
         for r in retrying:
             counts = out.setdefault(r["destination"], {})
             counts["retrying"] = int(r["n"])
             counts["pending"] = counts.get("pending", 0) - int(r["n"])
+            if not counts["pending"]:
+                del counts["pending"]
         return out
 
     def last_failure(self, destination: str) -> DeliveryRow | None:
@@ -266,14 +264,14 @@ class ConsoleViews(Database):
                              " WHERE received_at >= ? AND received_at < ? GROUP BY dialect")
 
     def outcomes_by_hour(self, hours: list[float]) -> list[dict[str, int]]:
-        """Per hour starting at each of `hours` (sorted), {state: deliveries created then} (deliveries_created)."""
-        by_state = self._by_hour(
+        """Per hour starting at each of `hours` (sorted), {state: deliveries of the events received then}
+        (events_received, then each event's deliveries by their (event_id, destination) key)."""
+        state = "CASE WHEN d.state = 'pending' AND d.attempts > 0 THEN 'retrying' ELSE d.state END"
+        return self._by_hour(
             hours,
-            "SELECT CASE WHEN state = 'pending' AND attempts > 0 THEN 'retrying' ELSE state END AS k, COUNT(*) AS n"
-            " FROM deliveries WHERE created_at >= ? AND created_at < ?"
-            " GROUP BY CASE WHEN state = 'pending' AND attempts > 0 THEN 'retrying' ELSE state END",
+            f"SELECT {state} AS k, COUNT(*) AS n FROM events e JOIN deliveries d ON d.event_id = e.id"
+            f" WHERE e.received_at >= ? AND e.received_at < ? GROUP BY {state}",
         )
-        return by_state
 
     def _by_hour(self, hours: list[float], query: str) -> list[dict[str, int]]:
         out: list[dict[str, int]] = []
