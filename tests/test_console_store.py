@@ -4,7 +4,7 @@ and on SQLite that they read through their indexes, however many rows the store 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -12,22 +12,11 @@ from leadrelay.store import Finish, Rejected, SqlStore, open_store
 from leadrelay.dialects.base import FieldError
 from tests.support.arrivals import accepted, request_seen
 from tests.support.clock import FakeClock
-from tests.support.postgres import needs_postgres, postgres_schema_url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
-def store(request: pytest.FixtureRequest, db_url: str, clock: FakeClock) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
-        s = open_store(db_url, clock)
-        s.setup()
-        yield s
-        s.close()
-    else:
-        with postgres_schema_url() as url:
-            s = open_store(url, clock)
-            s.setup()
-            yield s
-            s.close()
+@pytest.fixture
+def store(both_stores: SqlStore) -> SqlStore:
+    return both_stores
 
 
 def lead(event_id: str, email: str = "carol@example.com", customer: str = "cust-1") -> dict[str, Any]:

@@ -75,19 +75,19 @@ class Console:
         if not self.on:
             return [Route(b, self.off), Route(b + "/{rest:path}", self.off, methods=["GET", "HEAD", "POST"])]
         pages: list[tuple[str, Callable[[Request], Awaitable[Response]], str]] = [
-            ("", self.overview, "GET"),
-            ("/", self.overview, "GET"),
+            ("", self._signed_in(self.overview), "GET"),
+            ("/", self._signed_in(self.overview), "GET"),
             ("/login", self.login_page, "GET"),
             ("/login", self.login, "POST"),
             ("/logout", self.logout, "POST"),
-            ("/live", self.live, "GET"),
-            ("/events/{event_id:path}", self.event, "GET"),
-            ("/destinations/{name}", self.destination, "GET"),
+            ("/live", self._signed_in(self.live), "GET"),
+            ("/events/{event_id:path}", self._signed_in(self.event), "GET"),
+            ("/destinations/{name}", self._signed_in(self.destination), "GET"),
             ("/replay", self.replay, "POST"),
             ("/erase", self.erase, "POST"),
-            ("/rejections", self.rejections, "GET"),
-            ("/rejections/{rejection_id:int}", self.rejection, "GET"),
-            ("/search", self.search, "GET"),
+            ("/rejections", self._signed_in(self.rejections), "GET"),
+            ("/rejections/{rejection_id:int}", self._signed_in(self.rejection), "GET"),
+            ("/search", self._signed_in(self.search), "GET"),
             ("/console.js", self.asset, "GET"),
             ("/console.css", self.asset, "GET"),
         ]
@@ -115,6 +115,28 @@ class Console:
 
     def _login_redirect(self) -> Response:
         return RedirectResponse(f"{self.base}/login", status_code=303, headers={"Cache-Control": "no-store"})
+
+    def _signed_in(self, endpoint: Callable[[Request, Page], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """A page for operators only: without a valid session, the login page instead."""
+
+        @functools.wraps(endpoint)
+        async def answer(request: Request) -> Response:
+            session = self._session(request)
+            if session is None:
+                return self._login_redirect()
+            return await endpoint(request, self._page(session))
+
+        return answer
+
+    async def _change(self, request: Request) -> tuple[Session, dict[str, str]]:
+        """The session and form of a state change, once it is shown to come from the console itself
+        (raises Unauthorized without a session, Forbidden from elsewhere or without the CSRF token)."""
+        assert self.sessions is not None
+        caller = Caller(request.scope)
+        session = self.sessions.require(caller)
+        form = await _form(request)
+        self.sessions.check_change(caller, session, form.get("csrf"))
+        return session, form
 
     async def login_page(
         self, request: Request, problem: str | None = None, status: int = 200, headers: dict[str, str] | None = None
@@ -145,13 +167,10 @@ class Console:
         return response
 
     async def logout(self, request: Request) -> Response:
+        await self._change(request)
         assert self.sessions is not None
-        caller = Caller(request.scope)
-        session = self.sessions.require(caller)
-        form = await _form(request)
-        self.sessions.check_change(caller, session, form.get("csrf"))
         response = self._login_redirect()
-        response.raw_headers.append(self.sessions.end_cookie(caller))
+        response.raw_headers.append(self.sessions.end_cookie(Caller(request.scope)))
         return response
 
     async def asset(self, request: Request) -> Response:
@@ -203,11 +222,7 @@ class Console:
 
     # -- pages ---------------------------------------------------------------------------------------
 
-    async def overview(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._login_redirect()
-        page = self._page(session)
+    async def overview(self, request: Request, page: Page) -> Response:
         counts = await self._read(self.store.destination_counts)
         health = await self._read(self.store.destination_health)
         now = time.time()
@@ -234,7 +249,7 @@ class Console:
             + "</section><section><h2>Leads, the last 24 hours (UTC)</h2><h3>By dialect</h3>"
             + stacked_bars("Events received an hour, by dialect", hours, leads)
             + "<h3>By delivery outcome</h3>"
-            + stacked_bars("Deliveries created an hour, by where they are now", hours, outcomes, STATE_COLOURS)
+            + stacked_bars("The deliveries of each hour's events, by where they are now", hours, outcomes, STATE_COLOURS)
             + "</section><section><h2>Rejections, by error</h2>"
             + self._groups_html(groups[:10], page)
             + f'<p><a href="{page.url("/rejections")}">All rejections</a></p></section>'
@@ -244,11 +259,7 @@ class Console:
         )
         return page.render("Overview", body)
 
-    async def live(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._login_redirect()
-        page = self._page(session)
+    async def live(self, request: Request, page: Page) -> Response:
         newest = await self._read(self.store.newest_events, NEWEST)
         since = newest[0].received_at if newest else time.time()
         rows = await run_in_threadpool(self._event_rows, newest, page, "live")
@@ -270,11 +281,7 @@ class Console:
         since = _float(request.query_params.get("since")) or _float(request.headers.get("last-event-id"))
         await self.feed.serve(scope, receive, send, since)
 
-    async def event(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._login_redirect()
-        page = self._page(session)
+    async def event(self, request: Request, page: Page) -> Response:
         event_id = request.path_params["event_id"]
         row = await self._read(self.store.stored_event, event_id)
         if row is None:
@@ -372,11 +379,7 @@ class Console:
         )
 
     async def erase(self, request: Request) -> Response:
-        assert self.sessions is not None
-        caller = Caller(request.scope)
-        session = self.sessions.require(caller)
-        form = await _form(request)
-        self.sessions.check_change(caller, session, form.get("csrf"))
+        session, form = await self._change(request)
         given = {k: form[k] for k in ("email", "customer_id", "visitor_id") if form.get(k)}
         if len(given) != 1:
             raise BadRequest("name one person: an email, a customer_id or a visitor_id")
@@ -394,11 +397,7 @@ class Console:
         )
         return page.render("Erased", body)
 
-    async def destination(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._login_redirect()
-        page = self._page(session)
+    async def destination(self, request: Request, page: Page) -> Response:
         name = request.path_params["name"]
         states = destination_states(self.settings)
         if name not in states:
@@ -466,11 +465,7 @@ class Console:
         return f"{pace}; {lane.active} requests in flight, {lane.held} claimed"
 
     async def replay(self, request: Request) -> Response:
-        assert self.sessions is not None
-        caller = Caller(request.scope)
-        session = self.sessions.require(caller)
-        form = await _form(request)
-        self.sessions.check_change(caller, session, form.get("csrf"))
+        _, form = await self._change(request)
         destination = form.get("destination")
         if destination not in destination_states(self.settings):
             raise BadRequest("destination: not a destination leadrelay knows")
@@ -525,11 +520,7 @@ class Console:
             )
         return f'<ul class="groups">{"".join(items)}</ul>' if items else '<p class="empty">no rejections</p>'
 
-    async def rejections(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._login_redirect()
-        page = self._page(session)
+    async def rejections(self, request: Request, page: Page) -> Response:
         groups = await self._read(self._rejection_groups)
         body = (
             f'<p class="hint">The newest {REJECTIONS_GROUPED} rejections kept whole, grouped by error; each counts once per event.</p>'
@@ -537,11 +528,7 @@ class Console:
         )
         return page.render("Rejections", body)
 
-    async def rejection(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._login_redirect()
-        page = self._page(session)
+    async def rejection(self, request: Request, page: Page) -> Response:
         found = await self._read(self.store.rejection, request.path_params["rejection_id"])
         if found is None:
             raise NotFound("no such rejection (it may have passed its retention)")
@@ -553,11 +540,7 @@ class Console:
         )
         return page.render(f"Rejection {found['id']}", body)
 
-    async def search(self, request: Request) -> Response:
-        session = self._session(request)
-        if session is None:
-            return self._login_redirect()
-        page = self._page(session)
+    async def search(self, request: Request, page: Page) -> Response:
         q = (request.query_params.get("q") or "").strip()
         if len(q) > MAX_QUERY_CHARS:
             raise BadRequest(f"q: at most {MAX_QUERY_CHARS} characters")
