@@ -270,3 +270,17 @@ def test_dubs_remembered_404_dead_letters_carry_the_clis_warning(serve: Callable
             forced = {"csrf": csrf, "destination": "dub", "event": "DUB-404", "force": "1"}
             assert c.post("/admin/replay", data=forced, headers=SAME_ORIGIN).status_code == 303
             assert store.list_deliveries(state="dead") == []
+
+
+def test_a_store_that_cannot_be_read_is_a_503_page_not_a_500(server: LiveServer, client: httpx.Client) -> None:
+    import sqlite3
+
+    store = server.app.state.service.store
+
+    def failing(*args: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store.newest_events = failing
+    answer = client.get("/admin/live")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert "the store cannot be read right now" in answer.text

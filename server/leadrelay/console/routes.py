@@ -182,11 +182,18 @@ class Console:
     # -- reading the store -------------------------------------------------------------------------
 
     async def _read(self, fn: Any, *args: Any) -> Any:
+        return await self._store_call("the store cannot be read right now; reload in a moment", fn, *args)
+
+    async def _write(self, fn: Any, *args: Any) -> Any:
+        return await self._store_call("the store cannot be written right now; nothing changed, try again", fn, *args)
+
+    async def _store_call(self, failure: str, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` on a thread; the store failing (not a bug) is answered 503 with `failure`."""
         try:
             return await run_in_threadpool(fn, *args)
         except Exception as exc:
             if self.store.is_failure(exc):
-                raise StoreUnavailable("the store cannot be read right now; reload in a moment", retry_after=5) from exc
+                raise StoreUnavailable(failure, retry_after=5) from exc
             raise
 
     def _summaries(self, rows: list[EventRow]) -> list[Summary]:
@@ -478,14 +485,6 @@ class Console:
         if self.worker is not None:
             self.worker.wake()
         return RedirectResponse(back, status_code=303, headers={"Cache-Control": "no-store", "X-Replayed": str(replayed.count)})
-
-    async def _write(self, fn: Any, *args: Any) -> Any:
-        try:
-            return await run_in_threadpool(fn, *args)
-        except Exception as exc:
-            if self.store.is_failure(exc):
-                raise StoreUnavailable("the store cannot be written right now; nothing changed, try again", retry_after=5) from exc
-            raise
 
     def _rejection_groups(self) -> list[dict[str, Any]]:
         """The newest kept rejections grouped by error (dialect, path, message), commonest first, and the
