@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
 from tests.fakes import Vendors
+from tests.support.processes import wait_until
+
+__all__ = ["wait_until"]  # shared with the console's tests from here
 
 ADMIN_TOKEN = "console-test-token-0123456789-abcdefghijk"
 SECRET_KEY = "console-test-secret-key-9876543210-zyxwvutsrq"
-WAIT_S = 20.0  # a ceiling for what must happen, never asserted as a duration
 
 RESHAPE_ONLY = ("reshape_base_url", "reshape_script_id", "reshape_access_token", "reshape_rate_per_minute")
 
@@ -45,12 +46,3 @@ def login(client: httpx.Client, base_url: str, token: str = ADMIN_TOKEN) -> http
     return client.post(
         f"{base_url}/admin/login", data={"token": token}, headers={"Origin": base_url, "Sec-Fetch-Site": "same-origin"}
     )
-
-
-def wait_until(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-    return value
