@@ -15,9 +15,9 @@ import pytest
 from leadrelay.app import create_app
 from leadrelay.config import ConfigError, Settings
 from leadrelay.store import Finish
+from leadrelay.sandbox.live import LiveServer
 from tests.fakes import RESHAPE_TOKEN, Vendors
 from tests.support.console import ADMIN_TOKEN, console_settings, login, reshape_lead, send, wait_until
-from tests.support.live import LiveServer
 
 PAGES = ("/admin/", "/admin/live", "/admin/rejections", "/admin/search?q=x", "/admin/destinations/reshape")
 

@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from leadrelay.sandbox.vendors import Fault
+from leadrelay.sandbox.live import LiveServer
 from tests.browser.snippet_site import Site, page_html
-from tests.fakes import Fault, Vendors
+from tests.fakes import Vendors
 from tests.support.console import ADMIN_TOKEN, SECRET_KEY, console_settings, reshape_lead, send, wait_until
-from tests.support.live import LiveServer
 
 
 @pytest.fixture
