@@ -25,6 +25,7 @@ from leadrelay import probes
 from leadrelay.caller import Caller, route_path
 from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
+from leadrelay.console import Console
 from leadrelay.demo import demo_page, demo_script
 from leadrelay.event_status import EventStatus
 from leadrelay.errors import BadRequest, Forbidden, Refused, StoreUnavailable, http_exception, refused, server_error
@@ -72,6 +73,7 @@ class Service:
         self.maintenance = Maintenance(settings, self.store)
         self.vendor_apis = VendorApis(self)
         self.metrics_listener = MetricsListener(self.metrics, settings.metrics_bind) if settings.metrics_bind else None
+        self.console = Console(settings, self.store, self.identity, self.rate_limits)
         self.worker: Worker | None = None  # started by the lifespan when settings.worker is true
 
     async def click(self, request: Request) -> Response:
@@ -167,6 +169,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
             )
             await service.worker.start()
             service.collector.on_deliveries = service.worker.wake
+            service.console.worker = service.worker
         # What exists now (the libraries, the dialects' schemas, the service) lives as long as
         # the service does. Frozen, the cyclic garbage collector stops walking it: its full
         # collections, which a steady stream of beacons sets off every few seconds, walked all
@@ -176,6 +179,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
             yield
         finally:
             gc.unfreeze()  # an app that stops (tests start many in one process) leaves it collectable
+            await service.console.feed.stop()
             await service.maintenance.stop()
             if service.worker is not None:
                 await service.worker.stop()
@@ -193,6 +197,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
         Route("/readyz", service.ready, methods=["GET"]),
         Route("/metrics", service.metrics_page, methods=["GET"]),
         *service.vendor_apis.routes(),
+        *service.console.routes(),
     ]
     if sandbox is not None:
         routes.extend(SandboxApi(settings, sandbox, service.store).routes())

@@ -25,7 +25,7 @@ from leadrelay.trust.marks import CLICK_HELD_BACK, MARKS
 from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_states
 
 if TYPE_CHECKING:
-    from leadrelay.store import DeliveryRow, SqlStore
+    from leadrelay.store import SqlStore
 
 RAW_SHOWN = 300  # characters of a rejected event's raw body in the readable view
 
@@ -239,15 +239,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not (args.all or args.destination or args.event):
         print("error: say what to replay: --all, --destination NAME and/or --event ID", file=sys.stderr)
         return 2
+    from leadrelay.replay import replay_dead
+
     store = _existing_store(_settings_or_exit(args))
-    dead = store.list_deliveries(state="dead", destination=args.destination, event_id=args.event, limit=sys.maxsize)
-    held = {} if args.force else _remembered_by_dub(dead)
-    if not held:
-        count = store.replay(destination=args.destination, event_id=args.event)
-    else:  # one by one, leaving out what Dub would deduplicate
-        count = sum(store.replay(destination=r.destination, event_id=r.event_id) for r in dead if r.delivery_id not in held)
-        _warn_remembered_by_dub(held)
-    print(f"re-queued {count} dead-lettered deliveries")
+    replayed = replay_dead(store, destination=args.destination, event_id=args.event, force=args.force)
+    if replayed.held:
+        _warn_remembered_by_dub(replayed.held)
+    print(f"re-queued {replayed.count} dead-lettered deliveries")
     return 0
 
 
@@ -259,19 +257,6 @@ def cmd_discard(args: argparse.Namespace) -> int:
     count = store.discard(destination=args.destination, event_id=args.event)
     print(f"discarded {count} dead-lettered deliveries")
     return 0
-
-
-def _remembered_by_dub(dead: list[DeliveryRow]) -> dict[int, tuple[str, float]]:
-    """Dub dead letters (404 for the click) whose lead Dub still remembers: {delivery id: (event id, forgotten at)}."""
-    from leadrelay.destinations.dub import forgets_refused_lead_at
-
-    now = time.time()
-    held: dict[int, tuple[str, float]] = {}
-    for row in dead:
-        until = forgets_refused_lead_at(row.last_status, row.last_error, row.updated_at) if row.destination == "dub" else None
-        if until is not None and until > now:
-            held[row.delivery_id] = (row.event_id, until)
-    return held
 
 
 def _warn_remembered_by_dub(held: dict[int, tuple[str, float]]) -> None:

@@ -220,6 +220,11 @@ class ServiceSettings(BaseSettings):
 
     # Vendor APIs for a site's backend (leadrelay.vendor_api)
     wait_mode_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # The operator's console (leadrelay.console): off until admin_token is set
+    admin_token: SecretStr | None = None
+    admin_path: str = "/admin"
+    admin_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    admin_login_rate: str = "10/minute"
 
     # Delivery
     worker: bool = True
@@ -306,9 +311,9 @@ class ServiceSettings(BaseSettings):
             return [o for o in value.split(",") if o.strip()]
         return value
 
-    @field_validator("metrics_token")
+    @field_validator("metrics_token", "admin_token")
     @classmethod
-    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _bearer_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             _long_token(value, "must be")
         return value
@@ -320,7 +325,7 @@ class ServiceSettings(BaseSettings):
             bind_address(value)
         return value
 
-    @field_validator("rate_limit_per_ip", "rate_limit_per_visitor")
+    @field_validator("rate_limit_per_ip", "rate_limit_per_visitor", "admin_login_rate")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_limit(value)
@@ -357,12 +362,20 @@ class ServiceSettings(BaseSettings):
             _long_token(key, f"key {n} must be")
         return keys
 
-    @field_validator("path_prefix")
+    @field_validator("path_prefix", "admin_path")
     @classmethod
     def _prefix_shape(cls, value: str) -> str:
         value = "/" + value.strip("/")
         if value == "/" or not all(c.isalnum() or c in "/_-" for c in value):
             raise ValueError("must be a non-root URL path of letters, digits, '_', '-' and '/'")
+        return value
+
+    @field_validator("admin_path")
+    @classmethod
+    def _admin_path_apart(cls, value: str, info: ValidationInfo) -> str:
+        prefix = info.data.get("path_prefix")
+        if prefix and (value == prefix or value.startswith(prefix + "/") or prefix.startswith(value + "/")):
+            raise ValueError(f"must not overlap path_prefix ({prefix}): the console and the collect endpoint are apart")
         return value
 
     @field_validator("delivery_lease_s")

@@ -9,11 +9,14 @@ by leadrelay.serving:
     ├── BadRequest               400  invalid JSON, not UTF-8, not a batch, an empty batch, a bad Content-Length,
     │                                 a Host header that is not a host name or not in allowed_hosts;
     │                                 * a request that is not valid HTTP
-    ├── Unauthorized             401  a server's dialect (dub, pimms) without a server key, or a key that is not one
-    ├── Forbidden                403  an Origin that is not allowed, a click-id request from another site
+    ├── Unauthorized             401  a server's dialect (dub, pimms) without a server key, or a key that is not one;
+    │                                 a console request without a valid session
+    ├── Forbidden                403  an Origin that is not allowed, a click-id request from another site,
+    │                                 a console change from another origin or without its CSRF token
     ├── NotFound                 404  a vendor API call naming what this site does not have (a Reshape script id);
     │                                 a sandbox vendor that does not exist (leadrelay.sandbox.api); an event's
-    │                                 status that is not the caller's own (leadrelay.event_status)
+    │                                 status that is not the caller's own (leadrelay.event_status); a console
+    │                                 page of an event, destination or rejection that does not exist
     ├── RequestTimeout           408  * a head or a body that did not all arrive in time
     ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events;
     │                                 * a chunked body, with its trailers, far beyond max_body_bytes

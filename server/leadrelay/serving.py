@@ -51,6 +51,10 @@ log = logging.getLogger("leadrelay.serving")
 
 RESERVED_FILES = 128  # open files kept for all but clients: the store, vendor connections, logs, imports
 LINGER_S = 2.0  # after a refusal, how long the rest of the request is read and dropped (see Guarded.linger)
+STOPPING = "leadrelay.stopping"
+"""Scope key: a response that does not end by itself (the console's live stream) puts an asyncio.Event
+there; Guarded sets it when the server shuts down, so that the response ends and its connection closes
+(uvicorn waits for every connection to close before the app's lifespan ends)."""
 NOTICE_INTERVAL_S = 60.0  # the same kind of refusal is logged at most this often: a flood must not flood the log
 
 
@@ -266,6 +270,15 @@ class Guarded(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.forget(self)
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server is stopping: a response that would never end is told to (see STOPPING)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            stopping = cycle.scope.get(STOPPING)
+            if isinstance(stopping, asyncio.Event):
+                stopping.set()
+        super().shutdown()
 
     def data_received(self, data: bytes) -> None:
         if self.phase is Phase.LINGERING:

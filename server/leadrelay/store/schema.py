@@ -16,7 +16,12 @@ UPGRADES: dict[int, list[str]] = {
 }
 
 # Indexes on columns an upgrade adds: made after the upgrades, when every table has its columns.
-INDEXES = ["CREATE INDEX IF NOT EXISTS events_marked ON events (received_at) WHERE marks IS NOT NULL"]
+INDEXES = [
+    "CREATE INDEX IF NOT EXISTS events_marked ON events (received_at) WHERE marks IS NOT NULL",
+    # The console's dead letters, newest first per destination: only dead deliveries enter it, so
+    # intake and a healthy worker never touch it.
+    "CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (destination, id) WHERE state = 'dead'",
+]
 
 
 def ddl(backend: Backend) -> list[str]:

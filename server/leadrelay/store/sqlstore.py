@@ -6,7 +6,7 @@
     outbox.py    claim, finish_many, release, replay: a delivery's life
     health.py    what the workers last learned of each destination
     tallies.py   how many deliveries each destination has in each state, kept as they change
-    views.py     read-only listings and counts for the operator
+    views.py     read-only listings and counts for the operator (the CLI's, and the console's bounded ones)
     retention.py rejected events deleted once past their time
     erasure.py   every row about one person removed (`erase`)
     database.py  what they all stand on: per-thread connections, transactions, lock waits, the clock
@@ -24,8 +24,8 @@ from leadrelay.store.outbox import Outbox
 from leadrelay.store.retention import Retention
 from leadrelay.store.schema import Schema
 from leadrelay.store.tallies import Backlogs
-from leadrelay.store.views import Views
+from leadrelay.store.views import ConsoleViews, Views
 
 
-class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, Retention, Erasure, Backlogs):
+class SqlStore(Schema, IntakeWrites, Clicks, Outbox, Health, Views, ConsoleViews, Retention, Erasure, Backlogs):
     """The one store implementation; `backend` decides which database it speaks to."""

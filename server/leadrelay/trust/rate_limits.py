@@ -102,25 +102,29 @@ class RateLimits:
     async def check(self, ip: str | None, visitor_id: str | None) -> None:
         """Count one request; raises TooManyRequests when its IP or its visitor is over the limit."""
         for item, kind, key in ((self.per_ip, "ip", ip), (self.per_visitor, "visitor", visitor_id)):
-            if key is None:
-                continue
-            now = time.time()
-            try:
-                allowed, reset = await self._hit(item, kind, key, now)
-            except Exception:  # noqa: BLE001 - fail open: a limiter outage must not refuse real visitors
-                log.warning("the rate limit storage cannot be reached; %s is not counted", kind, exc_info=True)
-                continue
-            if allowed:
-                continue
-            if self.metrics is not None:
-                self.metrics.rate_limited.labels(kind).inc()
-            wait = max(1, math.ceil(reset - now))
-            who = "this address" if kind == "ip" else "this visitor"
-            raise TooManyRequests(
-                f"too many requests from {who}: at most {item.amount} per {item.multiples} {item.GRANULARITY.name}; "
-                f"retry in {wait} s",
-                retry_after=wait,
-            )
+            if key is not None:
+                await self.count(item, kind, key, "this address" if kind == "ip" else "this visitor")
+
+    async def count(self, item: RateLimitItem, kind: str, key: str, who: str) -> None:
+        """Count one hit of `key` against `item`; raises TooManyRequests, naming `who`, when it is over.
+
+        The console's login attempts are counted so too (kind "admin-login", per client IP)."""
+        now = time.time()
+        try:
+            allowed, reset = await self._hit(item, kind, key, now)
+        except Exception:  # noqa: BLE001 - fail open: a limiter outage must not refuse real visitors
+            log.warning("the rate limit storage cannot be reached; %s is not counted", kind, exc_info=True)
+            return
+        if allowed:
+            return
+        if self.metrics is not None:
+            self.metrics.rate_limited.labels(kind).inc()
+        wait = max(1, math.ceil(reset - now))
+        raise TooManyRequests(
+            f"too many requests from {who}: at most {item.amount} per {item.multiples} {item.GRANULARITY.name}; "
+            f"retry in {wait} s",
+            retry_after=wait,
+        )
 
     async def keep_rejection(self, ip: str | None, shape: str) -> bool:
         """Whether a rejected event of `shape` from `ip` is kept whole (else it is only counted)."""
