@@ -22,7 +22,7 @@ from leadrelay.sandbox.mode import NOTICE, sandbox_on
 from leadrelay.store.probe import database_problem
 from leadrelay.terminal import json_line, json_safe, printable
 from leadrelay.trust.marks import CLICK_HELD_BACK, MARKS
-from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_states
+from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_kinds, destination_states
 
 if TYPE_CHECKING:
     from leadrelay.store import SqlStore
@@ -71,8 +71,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  click ids:        forwarded when seen at {s.path_prefix}/c for the visitor (or sent with a server key)")
     else:
         print("  click ids:        forwarded as sent (click_verification = off)")
+    kinds = destination_kinds(s)
     for name, why in destination_states(s).items():
-        print(f"  destination {name + ':':8} {printable(why)}")
+        takes = " and ".join(f"{kind}s" for kind in kinds[name])
+        print(f"  destination {name + ':':8} {printable(why)} ({takes})")
     if sandbox_on(s):
         print(f"  sandbox:          on: {NOTICE.split(': ', 1)[1]} (serve delivers there instead)")
     else:
