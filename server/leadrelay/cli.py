@@ -73,8 +73,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("  click ids:        forwarded as sent (click_verification = off)")
     kinds = destination_kinds(s)
     for name, why in destination_states(s).items():
-        takes = " and ".join(f"{kind}s" for kind in kinds[name])
-        print(f"  destination {name + ':':8} {printable(why)} ({takes})")
+        takes = " (" + " and ".join(f"{kind}s" for kind in kinds[name]) + ")" if why == "on" else ""
+        print(f"  destination {name + ':':8} {printable(why)}{takes}")
     if sandbox_on(s):
         print(f"  sandbox:          on: {NOTICE.split(': ', 1)[1]} (serve delivers there instead)")
     else:
