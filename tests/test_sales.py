@@ -223,3 +223,19 @@ async def test_the_events_cli_shows_the_kind(
     [shown] = [p for p in printed if p["kind"] == "sale"]
     assert shown["sale"] == {"amount": 4999, "payment_processor": "stripe", "invoice_id": "in_1", "lead_event_name": "Sign up"}
     assert (shown["value"], shown["currency"]) == (49.99, "EUR")
+
+
+async def test_the_events_cli_lists_and_counts_each_kind(
+    store: SqlStore, delivery_settings: Make, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = delivery_settings()
+    [stored_sale, _, _] = enqueue(store, s, [sale(), lead(1), lead(2)])
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    assert cli(["events", "--kind", "sale"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["id"] == stored_sale.id == sale_event_id("in_1")
+    assert cli(["events", "--kind", "lead"]) == 0
+    assert [json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()] == ["lead", "lead"]
+    assert cli(["events", "--count"]) == 0
+    assert capsys.readouterr().out.splitlines()[:3] == ["events: 3", "  leads: 2", "  sales: 1"]
+

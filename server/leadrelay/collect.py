@@ -311,8 +311,11 @@ class Collector:
         marks = self.trust.marks(raw, seen, held)
         body = dump_arrival(raw, facts.seen_json, marks)
         # The stored id is the event's: the envelope's, or one the payload decides (a sale's invoice id).
-        event_id = raw["id"] if event is None else event.id
-        item = Accepted(event_id, dialect.name, name, seen.visitor_id, seen.received_at, body, destinations, codes(marks))
+        # Without an event (the fast path's checked dialects, Croct's and Reshape's) it is a lead.
+        event_id, kind = (raw["id"], "lead") if event is None else (event.id, event.kind)
+        item = Accepted(
+            event_id, dialect.name, name, seen.visitor_id, seen.received_at, body, destinations, codes(marks), kind
+        )
         result: Result = {"id": raw["id"], "status": "accepted"}
         answer = dialect.answer(raw)
         if answer is not None:

@@ -41,7 +41,9 @@ def accepted(envelope: dict[str, Any], destinations: Sequence[str], seen: Seen |
     dialect = DIALECTS[envelope["dialect"]]
     event = dialect.parse(Envelope.model_validate(envelope))
     body = dump_arrival(envelope, seen.as_json())
-    return Accepted(event.id, dialect.name, event.name, seen.visitor_id, seen.received_at, body, list(destinations))
+    return Accepted(
+        event.id, dialect.name, event.name, seen.visitor_id, seen.received_at, body, list(destinations), kind=event.kind
+    )
 
 
 def routed(envelope: dict[str, Any], router: Router, seen: Seen | None = None) -> Accepted:
