@@ -120,6 +120,16 @@ class TrackLeadBody(Protocol):
     def metadata(self) -> Any: ...
 
 
+def customer_of(body: TrackLeadBody | TrackSale, external_id: str | None) -> Customer:
+    """The customer a Dub-shaped body names; customerName is kept whole in first_name."""
+    return Customer(
+        external_id=external_id,
+        first_name=body.customerName,
+        emails=[body.customerEmail] if body.customerEmail else [],
+        avatar=body.customerAvatar,
+    )
+
+
 def track_lead_event(
     envelope: Envelope, dialect: str, body: TrackLeadBody, external_id: str | None, click_ids: dict[str, str]
 ) -> LeadEvent:
@@ -128,12 +138,7 @@ def track_lead_event(
         id=envelope.id,
         name=body.eventName,
         dialect=dialect,
-        customer=Customer(
-            external_id=external_id,
-            first_name=body.customerName,
-            emails=[body.customerEmail] if body.customerEmail else [],
-            avatar=body.customerAvatar,
-        ),
+        customer=customer_of(body, external_id),
         click_ids=click_ids,
         mode=body.mode,
         quantity=body.eventQuantity,
@@ -209,12 +214,7 @@ def track_sale_event(envelope: Envelope, body: TrackSale) -> LeadEvent:
         value=major_units(body.amount, body.currency),
         currency=body.currency,
         source_id=body.invoiceId or None,
-        customer=Customer(
-            external_id=body.customerExternalId,
-            first_name=body.customerName,
-            emails=[body.customerEmail] if body.customerEmail else [],
-            avatar=body.customerAvatar,
-        ),
+        customer=customer_of(body, body.customerExternalId),
         click_ids={"dub": body.clickId} if body.clickId else {},
         properties=dict(body.metadata or {}),
         raw=envelope.payload,
