@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from dub.models import errors
 from leadrelay.dialects.dub import sale_event_id
 from tests.fakes import DUB_KEY, RESHAPE_TOKEN
 from tests.fakes.helpers import settled, wait_for
+from tests.fakes.webhook import Receiver
 from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.relay import Relay
 
@@ -147,6 +149,29 @@ def test_a_cross_site_caller_raises_forbidden(relay: Relay) -> None:
     )
     assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
     assert relay.store.count("events") == 0
+
+
+def test_over_the_rate_limit_raises_rate_limit_exceeded_with_retry_after(start_relay: Any) -> None:
+    relay = start_relay(rate_limit_per_ip="2/minute")
+    with sdk(relay) as client:
+        for _ in range(2):
+            client.track.sale(request={"customer_external_id": "x", "amount": 1})
+        with pytest.raises(errors.RateLimitExceeded) as raised:
+            client.track.sale(request={"customer_external_id": "x", "amount": 1})
+    assert raised.value.data.error.code.value == "rate_limit_exceeded"
+    assert int(raised.value.raw_response.headers["retry-after"]) >= 1
+    assert relay.store.count("events") == 2
+
+
+async def test_a_sale_is_signed_to_the_webhook_with_its_kind(start_relay: Any) -> None:
+    with Receiver() as receiver:
+        relay = start_relay(**receiver.settings())
+        with sdk(relay) as client:
+            client.track.sale(request={"customer_external_id": "cus_w", "amount": 700, "invoice_id": "in_w"})
+        [body] = await wait_for(lambda: receiver.fake.accepted, what="the webhook")  # accepted: the signature verified
+    assert body["type"] == "Purchase"
+    assert (body["data"]["kind"], body["data"]["value"], body["data"]["currency"]) == ("sale", 7.0, "USD")
+    assert body["data"]["sale"] == {"amount": 700, "payment_processor": "custom", "invoice_id": "in_w", "lead_event_name": None}
 
 
 def test_unknown_properties_and_nulls_dub_fills_are_refused_field_by_field(relay: Relay) -> None:
