@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from leadrelay.dialects.dub import sale_event_id
-from tests.dialects.support import accept, reject, reject_all
+from tests.dialects.support import accept, dub_sdk, reject, reject_all
 
 SALE = "sale"
 BODY = {"customerExternalId": "cus_1", "amount": 1999}
@@ -27,17 +27,8 @@ def metadata_of(length: int) -> dict[str, Any]:
 
 
 def test_bodies_the_official_python_sdk_sends_are_accepted() -> None:
-    dub = pytest.importorskip("dub")
-    httpx = pytest.importorskip("httpx")
-    sent: list[dict[str, Any]] = []
-
-    def handler(request: Any) -> Any:
-        sent.append(json.loads(request.content))
-        sale = {"amount": 1999, "currency": "usd", "paymentProcessor": "custom", "invoiceId": None, "metadata": None}
-        return httpx.Response(200, json={"eventName": "Purchase", "customer": None, "sale": sale})
-
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    with dub.Dub(token="dub_test", server_url="http://dub.test", client=client) as sdk:
+    sale = {"amount": 1999, "currency": "usd", "paymentProcessor": "custom", "invoiceId": None, "metadata": None}
+    with dub_sdk({"eventName": "Purchase", "customer": None, "sale": sale}) as (sdk, sent):
         sdk.track.sale(request={"customer_external_id": "cus_1", "amount": 1999})
         sdk.track.sale(
             request={
