@@ -20,9 +20,8 @@ from leadrelay.dialects.dub import sale_event_id
 from leadrelay.event import LeadEvent
 from leadrelay.routing import Router
 from leadrelay.store import SqlStore
-from tests.fakes import DUB_KEY, RESHAPE_TOKEN, Vendors
+from tests.fakes import DUB_KEY, RESHAPE_TOKEN, Receiver, Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead, send, states
-from tests.fakes.webhook import Receiver
 from tests.support.arrivals import request_seen
 from leadrelay.arrival import event_of_arrival
 from tests.support.keys import SERVER

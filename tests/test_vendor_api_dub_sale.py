@@ -17,9 +17,8 @@ from dub import Dub
 from dub.models import errors
 
 from leadrelay.dialects.dub import sale_event_id
-from tests.fakes import DUB_KEY, RESHAPE_TOKEN
+from tests.fakes import DUB_KEY, RESHAPE_TOKEN, Receiver
 from tests.fakes.helpers import settled, wait_for
-from tests.fakes.webhook import Receiver
 from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.relay import Relay
 
