@@ -216,7 +216,7 @@ async def test_the_events_cli_shows_the_kind(
     s = delivery_settings()
     enqueue(store, s, [sale(), lead(1)])
     monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
-    assert cli(["events"]) == 0
+    assert cli(["events", "--json"]) == 0
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert sorted(p["kind"] for p in printed) == ["lead", "sale"]
     [shown] = [p for p in printed if p["kind"] == "sale"]
@@ -230,10 +230,10 @@ async def test_the_events_cli_lists_and_counts_each_kind(
     s = delivery_settings()
     [stored_sale, _, _] = enqueue(store, s, [sale(), lead(1), lead(2)])
     monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
-    assert cli(["events", "--kind", "sale"]) == 0
+    assert cli(["events", "--json", "--kind", "sale"]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["id"] == stored_sale.id == sale_event_id("in_1")
-    assert cli(["events", "--kind", "lead"]) == 0
+    assert cli(["events", "--json", "--kind", "lead"]) == 0
     assert [json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()] == ["lead", "lead"]
     assert cli(["events", "--count"]) == 0
     assert capsys.readouterr().out.splitlines()[:3] == ["events: 3", "  leads: 2", "  sales: 1"]
