@@ -79,7 +79,7 @@ def test_version_and_defaults_in_help(env: None, capsys: pytest.CaptureFixture[s
 def test_events_readable_and_json(filled: SqlStore, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "events")
     [line] = out.splitlines()
-    assert code == 0 and re.match(ISO + r"  croct +leadGenerated ", line) and "ada@example.com" in line.lower()
+    assert code == 0 and re.match(ISO + r"  lead +croct +leadGenerated ", line) and "ada@example.com" in line.lower()
     code, out, _ = run(capsys, "events", "--json")
     [line] = out.splitlines()
     assert json.loads(line)["customer"]["emails"] == ["Ada@Example.com"]

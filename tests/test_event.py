@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from leadrelay.event import Address, Consent, Context, Customer, LeadEvent, dump_event
+from leadrelay.event import Address, Consent, Context, Customer, LeadEvent, Sale, dump_event
 
 # What `leadrelay events` prints for EVENT: every field, in the order LeadEvent declares them.
 PRINTED = (
-    '{"id":"ev-1","name":"leadGenerated","dialect":"croct","value":100.0,"currency":"USD","exchange_rate":null,'
+    '{"id":"ev-1","name":"leadGenerated","dialect":"croct","kind":"lead","sale":null,"value":100.0,"currency":"USD","exchange_rate":null,'
     '"source_id":"lead-1","customer":{"external_id":null,"first_name":"Carol","last_name":null,'
     '"emails":["carol@croct.com"],"phones":[],"avatar":null,"address":{"street":null,"district":null,'
     '"city":"San Francisco","region":null,"country":null,"postal_code":null},"company":null,"company_url":null,'
@@ -41,6 +41,14 @@ EVENT = LeadEvent(
 
 def test_dump_writes_every_field_in_order() -> None:
     assert dump_event(EVENT) == PRINTED
+
+
+def test_a_sale_is_printed_with_its_kind_and_its_sale() -> None:
+    sale = Sale(amount=1999, payment_processor="stripe", invoice_id="in_1", lead_event_name="Sign up")
+    event = LeadEvent(id="s1", name="Purchase", dialect="dub", kind="sale", sale=sale, value=19.99, currency="USD")
+    shown = json.loads(dump_event(event))
+    assert (shown["kind"], shown["value"], shown["currency"]) == ("sale", 19.99, "USD")
+    assert shown["sale"] == {"amount": 1999, "payment_processor": "stripe", "invoice_id": "in_1", "lead_event_name": "Sign up"}
 
 
 def test_dump_without_raw_leaves_the_vendor_payload_out() -> None:

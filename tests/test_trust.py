@@ -380,7 +380,7 @@ def test_the_operator_lists_and_counts_what_was_held_back(
     assert shown["id"] == held["id"] and shown["click_ids"] == {"dub": "real"}
     assert shown["marks"][0]["code"] == "click_held_back" and "'forged'" in shown["marks"][0]["message"]
     assert cli(["events", "--count"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["events: 2", "  click_held_back: 1", "  ts_outside_window: 0"]
+    assert capsys.readouterr().out.splitlines() == ["events: 2", "  leads: 2", "  sales: 0", "  click_held_back: 1", "  ts_outside_window: 0"]
 
 
 # -- the schema ---------------------------------------------------------------------------------
@@ -393,6 +393,7 @@ def test_a_store_of_the_first_schema_is_upgraded_in_place(database: str) -> None
         with store._transaction():  # back to version 1, with an event of its time
             store._run("DROP INDEX events_marked")
             store._run("ALTER TABLE events DROP COLUMN marks")
+            store._run("ALTER TABLE events DROP COLUMN kind")
             store._run("DROP TABLE clicks")
             store._run("ALTER TABLE deliveries DROP COLUMN request")
             store._run("UPDATE schema_version SET version = 1")
@@ -405,8 +406,9 @@ def test_a_store_of_the_first_schema_is_upgraded_in_place(database: str) -> None
         assert store._run("SELECT version FROM schema_version").fetchone()["version"] == SCHEMA_VERSION
         store._end_read()
         old = store.get_event("old-1")
-        assert (old.click_ids, old.marks) == ({"dub": "from-then"}, [])  # read as it was accepted
+        assert (old.click_ids, old.marks, old.kind) == ({"dub": "from-then"}, [], "lead")  # read as it was accepted
         assert store.count("clicks") == 0 and store.count_marks() == {}
+        assert store.count_kinds() == {"lead": 1} and len(store.list_events(kind="lead")) == 1
     finally:
         with contextlib.suppress(Exception):
             store.close()

@@ -88,3 +88,52 @@ async def test_the_typescript_sdk_tracks_a_lead_and_gets_dubs_typed_errors(node:
         }
     ]
     assert fake.requests[0].headers["authorization"] == f"Bearer {DUB_KEY}"
+
+
+async def test_the_typescript_sdk_tracks_a_sale_once_per_invoice_and_gets_dubs_typed_errors(node: str, relay: Relay) -> None:
+    who = f"cus_{uuid.uuid4().hex[:12]}"
+    invoice = f"in_{uuid.uuid4().hex[:12]}"
+    relay.vendors.dub.customers[who] = {"name": "Ts", "email": None, "avatar": None, "externalId": who}
+    sale = {"customerExternalId": who, "amount": 2500, "currency": "usd", "paymentProcessor": "paddle", "invoiceId": invoice}
+    calls = [
+        {"op": "sale", "token": SERVER_KEY, "request": sale},
+        {"op": "sale", "token": SERVER_KEY, "request": {**sale, "amount": 1}},  # the same invoice: stored once
+        {"op": "sale", "token": "not-a-server-key-0123456789-abcdefghijkl", "request": sale},
+        {"op": "sale", "token": SERVER_KEY, "request": {**sale, "amount": -1}},
+    ]
+    ok, repeat, unauthorized, invalid = run_calls(node, f"{relay.url}/lr/dub", calls)
+
+    expected_sale = {"amount": 2500, "currency": "usd", "paymentProcessor": "paddle", "invoiceId": invoice, "metadata": None}
+    assert ok == {
+        "ok": {
+            "eventName": "Purchase",
+            "customer": {"id": who, "name": None, "email": None, "avatar": None, "externalId": who},
+            "sale": expected_sale,
+        }
+    }
+    assert repeat["ok"]["sale"] == expected_sale  # the first call's answer, as Dub answers a repeat invoice
+    assert unauthorized["error"]["name"] == "Unauthorized"
+    assert (unauthorized["error"]["statusCode"], unauthorized["error"]["code"]) == (401, "unauthorized")
+    assert invalid["error"]["name"] == "UnprocessableEntity"
+    assert "amount: must be a whole number between 0 and 9007199254740991" in invalid["error"]["message"]
+
+    assert relay.store.count("events") == 1
+    await wait_for(lambda: settled(relay.store) and relay.store.count("deliveries") >= 2, what="the deliveries")
+    assert relay.vendors.dub.sales == [
+        {
+            "customerExternalId": who,
+            "amount": 2500,
+            "currency": "usd",
+            "eventName": "Purchase",
+            "paymentProcessor": "paddle",
+            "invoiceId": invoice,
+            "leadEventName": None,
+            "customerName": None,
+            "customerEmail": None,
+            "customerAvatar": None,
+        }
+    ]
+    [to_dub] = relay.vendors.dub.requests
+    assert to_dub.headers["authorization"] == f"Bearer {DUB_KEY}"
+    [to_reshape] = relay.vendors.reshape.requests
+    assert to_reshape.body["event"]["name"] == "checkout_completed" and to_reshape.body["event"]["value"] == 25.0

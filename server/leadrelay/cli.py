@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import unquote, urlsplit
 
 from leadrelay.config import ConfigError, Problem, Settings, bind_address, load_settings, new_secret_key
-from leadrelay.event import dump_event
+from leadrelay.event import KINDS, dump_event
 from leadrelay.sandbox.mode import NOTICE, sandbox_on
 from leadrelay.store.probe import database_problem
 from leadrelay.terminal import json_line, json_safe, printable
 from leadrelay.trust.marks import CLICK_HELD_BACK, MARKS
-from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_states
+from leadrelay.vendors import DESTINATIONS, configured_secrets, destination_kinds, destination_states
 
 if TYPE_CHECKING:
     from leadrelay.store import SqlStore
@@ -71,8 +71,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  click ids:        forwarded when seen at {s.path_prefix}/c for the visitor (or sent with a server key)")
     else:
         print("  click ids:        forwarded as sent (click_verification = off)")
+    kinds = destination_kinds(s)
     for name, why in destination_states(s).items():
-        print(f"  destination {name + ':':8} {printable(why)}")
+        takes = " (" + " and ".join(f"{kind}s" for kind in kinds[name]) + ")" if why == "on" else ""
+        print(f"  destination {name + ':':8} {printable(why)}{takes}")
     if sandbox_on(s):
         print(f"  sandbox:          on: {NOTICE.split(': ', 1)[1]} (serve delivers there instead)")
     else:
@@ -120,12 +122,15 @@ def cmd_events(args: argparse.Namespace) -> int:
     store = _existing_store(_settings_or_exit(args))
     if args.count:
         counts = store.count_marks()
+        kinds = store.count_kinds()
         print(f"events: {store.count('events')}")
+        for kind in KINDS:
+            print(f"  {kind}s: {kinds.get(kind, 0)}")
         for code in MARKS:
             print(f"  {code}: {counts.get(code, 0)}")
         return 0
     mark = CLICK_HELD_BACK if args.held_back else None
-    events = store.list_events(args.limit, mark=mark, marked=args.marked)
+    events = store.list_events(args.limit, mark=mark, marked=args.marked, kind=args.kind)
     if not events:
         _say_empty(store, "events")
     for event in events:
@@ -136,7 +141,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         value = f"{event.value:g} {event.currency or ''}".strip() if event.value is not None else "-"
         marks = ",".join(m.code for m in event.marks) or "-"
         print(
-            f"{_when(event.received_at)}  {printable(event.dialect):7} {printable(event.name):20} "
+            f"{_when(event.received_at)}  {event.kind:4} {printable(event.dialect):7} {printable(event.name):20} "
             f"{printable(event.id):38} {printable(who):32} {printable(value):12} {printable(marks)}".rstrip()
         )
     return 0
@@ -420,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="with --json, include the payload as received")
     p.add_argument("--held-back", action="store_true", help="only events whose click id was held back (not seen at /c)")
     p.add_argument("--marked", action="store_true", help="only events with a mark (a click held back, a clock far off)")
-    p.add_argument("--count", action="store_true", help="count the events, and those with each mark, instead")
+    p.add_argument("--kind", choices=KINDS, help="only leads, or only sales")
+    p.add_argument("--count", action="store_true", help="count the events, of each kind and with each mark, instead")
     p.set_defaults(func=cmd_events)
 
     p = command("worker", "run a delivery worker alone (serve runs one too unless worker = false)")

@@ -310,7 +310,12 @@ class Collector:
             held = held_back(event.click_ids if event is not None else {}, raw, seen)
         marks = self.trust.marks(raw, seen, held)
         body = dump_arrival(raw, facts.seen_json, marks)
-        item = Accepted(raw["id"], dialect.name, name, seen.visitor_id, seen.received_at, body, destinations, codes(marks))
+        # The stored id is the event's: the envelope's, or one the payload decides (a sale's invoice id).
+        # Without an event (the fast path's checked dialects, Croct's and Reshape's) it is a lead.
+        event_id, kind = (raw["id"], "lead") if event is None else (event.id, event.kind)
+        item = Accepted(
+            event_id, dialect.name, name, seen.visitor_id, seen.received_at, body, destinations, codes(marks), kind
+        )
         result: Result = {"id": raw["id"], "status": "accepted"}
         answer = dialect.answer(raw)
         if answer is not None:

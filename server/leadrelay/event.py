@@ -1,4 +1,8 @@
-"""The canonical lead event: what every dialect produces and every destination consumes.
+"""The canonical event: what every dialect produces and every destination consumes.
+
+An event is of one `kind`: a lead (someone signed up, asked, qualified) or a sale (someone
+paid; its `sale` part says how much). Destinations say which kinds they take
+(leadrelay.destinations.base.Destination.kinds).
 
 Plain dataclasses, not pydantic models: a dialect builds one only from a payload
 it has just validated, so validating it again would be wasted work (ten times the
@@ -11,7 +15,7 @@ No __slots__: orjson writes a dataclass with a __dict__ five times as fast as on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
@@ -82,17 +86,39 @@ class Mark:
     message: str
 
 
+Kind = Literal["lead", "sale"]
+KINDS: tuple[Kind, ...] = ("lead", "sale")
+
+
+@dataclass(kw_only=True)
+class Sale:
+    """What a sale event says of the sale besides its value and currency, which are the event's own."""
+
+    amount: int
+    """in the currency's smallest unit: cents, or whole units of a zero-decimal currency (JPY)"""
+    payment_processor: str
+    invoice_id: str | None = None
+    """the seller's invoice id: a repeat of it is the same sale (the event's id is derived from it)"""
+    lead_event_name: str | None = None
+    """the lead event this sale follows, when the seller names it"""
+
+
 @dataclass(kw_only=True)
 class LeadEvent:
-    """One lead event, whatever dialect it arrived in.
+    """One event, a lead or a sale, whatever dialect it arrived in.
 
     `id` is the deduplication key: the client-generated id of the beacon, kept
-    through every retry and sent on to vendors that de-duplicate on it.
+    through every retry and sent on to vendors that de-duplicate on it (a sale
+    with an invoice id has an id derived from it: leadrelay.dialects.dub.sale_event_id).
+    A sale has `kind` "sale" and its `sale` part; its `value` and `currency` say the
+    amount in the currency's main unit (ISO 4217, upper case), as most vendors take it.
     """
 
     id: str
     name: str
     dialect: str
+    kind: Kind = "lead"
+    sale: Sale | None = None
     value: float | None = None
     currency: str | None = None
     exchange_rate: float | None = None

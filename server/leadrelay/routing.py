@@ -1,6 +1,7 @@
 """Which destinations an accepted event goes to: decided at intake, written with the event.
 
-Routing is configuration: each destination's `<vendor>_events` mapping names the
+Routing is configuration: a destination takes only the kinds of event it names
+(`kinds`: leads, sales); each destination's `<vendor>_events` mapping names the
 events it takes (and what the vendor calls them); events in a vendor's own
 dialect always go to that vendor; a destination without credentials is off.
 """

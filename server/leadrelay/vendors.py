@@ -9,8 +9,9 @@ envelope's `click_ids` takes the vendor's name as a key.
 
     Vendor("dub", DubSettings, dialect=dub.DIALECT, destination=DubDestination, click_id="dub_id", server_only=True)
 
-`server_only` marks a dialect that is a server's call (Dub's own `track/lead` body): only a caller
-holding one of the site's server keys may send it (leadrelay.trust).
+`server_only` marks a dialect that is a server's call (Dub's own `track/lead` and `track/sale` bodies):
+only a caller holding one of the site's server keys may send it (leadrelay.trust).
+Which kinds of event (leads, sales) a vendor takes is its destination's to say (`Destination.kinds`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from leadrelay.dialects import dub as dub_in
 from leadrelay.dialects import pimms as pimms_in
 from leadrelay.dialects import reshape as reshape_in
 from leadrelay.dialects.base import Dialect
+from leadrelay.event import Kind
 
 
 @dataclass(frozen=True)
@@ -89,4 +91,9 @@ def destination_states(settings: Any) -> dict[str, str]:
         missing = cls.missing(settings)
         out[name] = "on" if missing is None else f"off: {missing}"
     return out
+
+
+def destination_kinds(settings: Any) -> dict[str, tuple[Kind, ...]]:
+    """{destination: the kinds of event it takes, as `settings` configure it} for every known destination."""
+    return {name: cls(settings).kinds for name, cls in DESTINATIONS.items()}
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -25,6 +26,22 @@ def seed_text(name: str) -> str:
 def seed_json(name: str) -> Any:
     """A copied seed example, parsed, e.g. seed_json('reshape_003_complete.json')."""
     return json.loads(seed_text(name))
+
+
+@contextmanager
+def dub_sdk(answer: dict[str, Any]) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """The official `dub` Python SDK on a transport that answers `answer` to every call; the bodies it sent."""
+    dub = pytest.importorskip("dub")
+    httpx = pytest.importorskip("httpx")
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: Any) -> Any:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json=answer)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    with dub.Dub(token="dub_test", server_url="http://dub.test", client=client) as sdk:
+        yield sdk, sent
 
 
 def envelope(dialect: str, payload: dict[str, Any], type: str | None = None) -> Envelope:

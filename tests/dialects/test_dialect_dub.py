@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.dialects.support import accept, answer, reject, reject_all, seed_json
+from tests.dialects.support import accept, answer, dub_sdk, reject, reject_all, seed_json
 
 BODY = {"clickId": "rLnWe1uz9t282v7g", "eventName": "Sign up", "customerExternalId": "cus_1"}
 
@@ -62,17 +62,8 @@ def test_seed_001_older_example_with_external_id_is_accepted() -> None:
 
 
 def test_bodies_the_official_python_sdk_sends_are_accepted() -> None:
-    dub = pytest.importorskip("dub")
-    httpx = pytest.importorskip("httpx")
-    sent: list[dict[str, Any]] = []
-
-    def handler(request: Any) -> Any:
-        sent.append(json.loads(request.content))
-        customer = {"name": None, "email": None, "avatar": None, "externalId": "cus_1"}
-        return httpx.Response(200, json={"click": {"id": "c"}, "link": None, "customer": customer})
-
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    with dub.Dub(token="dub_test", server_url="http://dub.test", client=client) as sdk:
+    customer = {"name": None, "email": None, "avatar": None, "externalId": "cus_1"}
+    with dub_sdk({"click": {"id": "c"}, "link": None, "customer": customer}) as (sdk, sent):
         sdk.track.lead(request={"click_id": "abc", "event_name": "Sign up", "customer_external_id": "cus_1"})
         sdk.track.lead(
             request={

@@ -34,14 +34,16 @@ def request_seen(**changes: Any) -> Seen:
 def accepted(envelope: dict[str, Any], destinations: Sequence[str], seen: Seen | None = None) -> Accepted:
     """The row the collector stores for `envelope`, with a delivery to each of `destinations`.
 
-    The envelope is judged by its dialect's exact rules first, and refused (pydantic's
+    Its id is its event's (the envelope's, or a sale's invoice id's). The envelope is judged by its dialect's exact rules first, and refused (pydantic's
     ValidationError, DialectError) as the collector would refuse it.
     """
     seen = seen or request_seen()
     dialect = DIALECTS[envelope["dialect"]]
     event = dialect.parse(Envelope.model_validate(envelope))
     body = dump_arrival(envelope, seen.as_json())
-    return Accepted(envelope["id"], dialect.name, event.name, seen.visitor_id, seen.received_at, body, list(destinations))
+    return Accepted(
+        event.id, dialect.name, event.name, seen.visitor_id, seen.received_at, body, list(destinations), kind=event.kind
+    )
 
 
 def routed(envelope: dict[str, Any], router: Router, seen: Seen | None = None) -> Accepted:

@@ -1,4 +1,4 @@
-"""What every destination shares: the Destination base class, event-name routing, and outcome classification.
+"""What every destination shares: the Destination base class, routing by kind and event name, and outcome classification.
 
 A destination turns a canonical LeadEvent into one HTTP request (`prepare`) and
 reads the vendor's answer (`error_message`, `keep`). Deciding what an answer
@@ -23,7 +23,7 @@ import httpx
 from pydantic import AfterValidator
 
 from leadrelay.dialects.common import js_length, json_length
-from leadrelay.event import LeadEvent
+from leadrelay.event import Kind, LeadEvent
 
 Verdict = Literal["delivered", "deduplicated", "retry", "dead"]
 
@@ -93,6 +93,9 @@ class Destination:
 
     name: ClassVar[str]
     dialect: ClassVar[str]  # events in this dialect always go to this destination
+    kinds: tuple[Kind, ...] = ("lead",)
+    """The kinds of event it takes (leadrelay.event.Kind): an event of another kind is never routed to it.
+    A vendor's settings may narrow them (reshape_sales)."""
 
     def __init__(self, settings: Any) -> None:
         """`settings` is leadrelay.config.Settings, which holds every vendor's settings."""
@@ -110,6 +113,10 @@ class Destination:
         """{canonical event name: vendor event name}; the key '*' matches any other name."""
         raise NotImplementedError
 
+    def names(self, kind: Kind) -> dict[str, str]:
+        """The `events` mapping for events of `kind`, one of `kinds`: the same for every kind unless a vendor says otherwise."""
+        return self.events
+
     def secrets(self) -> list[str]:
         """Values that must never be stored or shown (removed from errors and kept responses)."""
         raise NotImplementedError
@@ -122,8 +129,10 @@ class Destination:
     # -- routing ------------------------------------------------------------------
 
     def event_name(self, event: LeadEvent) -> str | None:
-        """The vendor's name for `event`, or None when the event does not go to this vendor."""
-        return map_event_name(self.events, event, self.dialect)
+        """The vendor's name for `event`, or None when the event (or its kind) does not go to this vendor."""
+        if event.kind not in self.kinds:
+            return None
+        return map_event_name(self.names(event.kind), event, self.dialect)
 
     def accepts(self, event: LeadEvent) -> bool:
         """Whether a delivery to this destination is scheduled for `event` (decided at intake)."""
@@ -131,6 +140,8 @@ class Destination:
 
     def refusal(self, event: LeadEvent) -> str | None:
         """Why this destination does not take `event`, in words for the operator; None when it does."""
+        if event.kind not in self.kinds:
+            return f"it takes no {event.kind}s"
         if self.event_name(event) is None:
             return f"the event {event.name!r} is not mapped to one of its events ({self.name}_events)"
         return None

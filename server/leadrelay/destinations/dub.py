@@ -1,4 +1,9 @@
-"""Dub: POST {dub_base_url}/track/lead, Bearer API key, the body of Dub's OpenAPI (seed 004)."""
+"""Dub: POST {dub_base_url}/track/lead (seed 004) for a lead and /track/sale for a sale, Bearer API key.
+
+A sale needs no click id: Dub credits it to the customer's lead (`leadEventName` names which) or,
+with `clickId`, to that click. Its `invoiceId` is Dub's idempotency key, as it is leadrelay's
+(leadrelay.dialects.dub.sale_event_id): every attempt of a delivery sends the same one.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from leadrelay.destinations.base import BaseUrl, Outgoing, Undeliverable
+from leadrelay.destinations.base import BaseUrl, Outgoing, Undeliverable, fit_metadata
 from leadrelay.destinations.track_lead import TrackLeadDestination, customer_fields, optional_fields
-from leadrelay.dialects.dub import MODES, Mode
+from leadrelay.dialects.common import json_length
+from leadrelay.dialects.dub import MAX_METADATA, MODES, Mode
 from leadrelay.event import LeadEvent
 
 DEDUP_S = 7 * 86400  # how long Dub keeps a lead's dedup key (customer id + event name)
@@ -40,9 +46,11 @@ class DubDestination(TrackLeadDestination):
     dialect = "dub"
     vendor = "Dub"
     dedup_kept = " in the last 7 days"
+    kinds = ("lead", "sale")
 
     def __init__(self, settings: DubSettings) -> None:
         super().__init__(settings, settings.dub_base_url, settings.dub_api_key)
+        self.sale_url = f"{settings.dub_base_url}/track/sale"
 
     @classmethod
     def missing(cls, settings: DubSettings) -> str | None:
@@ -57,10 +65,11 @@ class DubDestination(TrackLeadDestination):
         return self.settings.dub_rate_per_minute  # type: ignore[no-any-return]
 
     def refusal(self, event: LeadEvent) -> str | None:
-        """A mapped event with a Dub click id, or without one when the customer is known and deferred
-        attribution is on, or asked for: Dub's own body with `clickId: ""`, which only a server sends."""
+        """A mapped lead with a Dub click id, or without one when the customer is known and deferred
+        attribution is on, or asked for: Dub's own body with `clickId: ""`, which only a server sends.
+        A mapped sale (its customer's lead is Dub's to find)."""
         unmapped = super().refusal(event)
-        if unmapped is not None or event.click_ids.get("dub"):
+        if unmapped is not None or event.kind == "sale" or event.click_ids.get("dub"):
             return unmapped
         if not self._deferred(event):
             return "no dub_id (the visitor did not land through a Dub link), and deferred attribution is off (dub_deferred)"
@@ -75,6 +84,8 @@ class DubDestination(TrackLeadDestination):
         name, customer = self.name_and_customer(event)
         if name is None:
             raise Undeliverable(f"event name {event.name!r} is not mapped to a Dub event (dub_events)")
+        if event.kind == "sale":
+            return self.sale(event, name, customer)
         click = event.click_ids.get("dub", "")
         if not click and not self._deferred(event):
             raise Undeliverable("no Dub click id (dub_id) and deferred attribution is off (dub_deferred)")
@@ -88,3 +99,26 @@ class DubDestination(TrackLeadDestination):
             **optional_fields(event),
         }
         return self.request(body)
+
+    def sale(self, event: LeadEvent, name: str, customer: str) -> Outgoing:
+        """`POST /track/sale`: the sale's amount in cents, its currency as Dub writes it (lower case), its invoice id."""
+        sale = event.sale
+        if sale is None:
+            raise Undeliverable("a sale event without its sale (amount, payment processor)")
+        body: dict[str, Any] = {
+            "customerExternalId": customer,
+            "amount": sale.amount,
+            "currency": (event.currency or "usd").lower(),
+            "eventName": name,
+            "paymentProcessor": sale.payment_processor,
+            "invoiceId": sale.invoice_id,
+            "leadEventName": sale.lead_event_name,
+            **customer_fields(event),
+        }
+        click = event.click_ids.get("dub")
+        if click:
+            body["clickId"] = click
+        if event.properties:
+            fits = json_length(event.properties) <= MAX_METADATA
+            body["metadata"] = event.properties if fits else fit_metadata({"properties": event.properties}, MAX_METADATA)
+        return Outgoing(url=self.sale_url, json=body, headers=self.headers)

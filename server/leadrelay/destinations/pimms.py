@@ -1,4 +1,7 @@
-"""PIMMS (a Dub fork): POST {pimms_base_url}/track/lead with `externalId`, modes async|wait, never without a click id."""
+"""PIMMS (a Dub fork): POST {pimms_base_url}/track/lead with `externalId`, modes async|wait, never without a click id.
+
+Leads only: PIMMS's published API (seed 002, VENDORS.md) names no sale endpoint, so no sale is routed to it.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ class PimmsDestination(TrackLeadDestination):
     name = "pimms"
     dialect = "pimms"
     vendor = "PIMMS"
+    kinds = ("lead",)  # PIMMS publishes no /track/sale: a sale is not sent to it
 
     def __init__(self, settings: PimmsSettings) -> None:
         super().__init__(settings, settings.pimms_base_url, settings.pimms_api_key)

@@ -1,4 +1,9 @@
-"""DATA Reshape: POST {reshape_base_url}{reshape_path}?id=SCRIPT_ID with X-Dre-Access-Token (seed 003)."""
+"""DATA Reshape: POST {reshape_base_url}{reshape_path}?id=SCRIPT_ID with X-Dre-Access-Token (seed 003).
+
+A sale goes as Reshape's purchase event, `checkout_completed` (VENDORS.md): its value in the
+currency's main unit, its currency in ISO 4217 upper case, its id the invoice id when it has
+one (Reshape's deduplication key), its payment processor among its properties.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 
-from leadrelay.destinations.base import BaseUrl, Destination, Outgoing, Undeliverable
+from leadrelay.destinations.base import WILDCARD, BaseUrl, Destination, Outgoing, Undeliverable
 from leadrelay.dialects.common import email_or_sha256, phone_or_sha256
-from leadrelay.event import LeadEvent
+from leadrelay.event import Kind, LeadEvent
 
 MAPPED = {
     "event": {"name", "id", "value", "currency", "exchange_rate", "properties"},
@@ -29,6 +34,8 @@ class ReshapeSettings(BaseModel):
     reshape_path: str = "/reshape/standard/event"
     reshape_events: dict[str, str] = Field(default_factory=lambda: {"leadGenerated": "lead_created"})
     reshape_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    reshape_sales: bool = True
+    """Whether sales go to Reshape too, as checkout_completed."""
     reshape_rate_per_minute: int = Field(default=600, ge=0)  # Reshape publishes no limit
 
     @field_validator("reshape_path")
@@ -37,6 +44,10 @@ class ReshapeSettings(BaseModel):
         if not value.startswith("/"):
             raise ValueError("must start with '/'")
         return value
+
+
+PURCHASE = "checkout_completed"
+"""Reshape's name for a purchase: every sale is sent as one."""
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +65,7 @@ class ReshapeDestination(Destination):
         token = settings.reshape_access_token.get_secret_value() if settings.reshape_access_token else ""
         self.headers = {"X-Dre-Access-Token": token}
         self._token = token
+        self.kinds = ("lead", "sale") if settings.reshape_sales else ("lead",)
 
     @classmethod
     def missing(cls, settings: ReshapeSettings) -> str | None:
@@ -68,6 +80,9 @@ class ReshapeDestination(Destination):
     def events(self) -> dict[str, str]:
         return self.settings.reshape_events  # type: ignore[no-any-return]
 
+    def names(self, kind: Kind) -> dict[str, str]:
+        return {WILDCARD: PURCHASE} if kind == "sale" else self.events
+
     @property
     def rate_per_minute(self) -> int:
         return self.settings.reshape_rate_per_minute  # type: ignore[no-any-return]
@@ -77,6 +92,8 @@ class ReshapeDestination(Destination):
 
     def prepare(self, event: LeadEvent) -> Outgoing:
         name = self.event_name(event)
+        if name is None and event.kind not in self.kinds:
+            raise Undeliverable(f"a {event.kind} is not sent to Reshape (reshape_sales is off)")
         if name is None:
             raise Undeliverable(f"event name {event.name!r} is not mapped to a Reshape event (reshape_events)")
         body: dict[str, Any] = {
@@ -103,6 +120,9 @@ class ReshapeDestination(Destination):
         return Outgoing(url=url, json=body, headers=self.headers)
 
     def _event(self, event: LeadEvent, name: str) -> dict[str, Any]:
+        properties = event.properties
+        if event.sale is not None:
+            properties = {**properties, "payment_processor": event.sale.payment_processor}
         return _compact(
             {
                 "name": name,
@@ -110,7 +130,7 @@ class ReshapeDestination(Destination):
                 "value": event.value if event.value is not None else 0,
                 "currency": event.currency or self.settings.reshape_currency,
                 "exchange_rate": event.exchange_rate,
-                "properties": event.properties,
+                "properties": properties,
             }
         )
 

@@ -2,6 +2,8 @@
 
 The body is `{"type": <event name, as webhook_events maps it>, "timestamp": <when leadrelay
 received the event, ISO 8601 UTC>, "data": <the canonical event, as `leadrelay events` prints it>}`.
+Leads and sales both: `data.kind` says which, and a sale's `data.sale` holds its amount in cents,
+payment processor and invoice id (`data.value` and `data.currency`: the amount in the currency's main unit).
 The headers are Standard Webhooks' `webhook-id` (the same for every attempt of a delivery, so a
 receiver can de-duplicate), `webhook-timestamp` (the attempt's own time) and `webhook-signature`
 (`v1,<HMAC-SHA256>`, by the `standardwebhooks` package). https://www.standardwebhooks.com/
@@ -77,6 +79,7 @@ def signing_key(secret: str) -> bytes:
 class WebhookDestination(Destination):
     name = "webhook"
     dialect = ""  # no dialect of its own: webhook_events alone decides what goes
+    kinds = ("lead", "sale")  # webhook_events maps the names of both
 
     def __init__(self, settings: WebhookSettings) -> None:
         super().__init__(settings)

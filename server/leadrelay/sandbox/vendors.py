@@ -311,6 +311,23 @@ DUB_LEAD = {
 }
 
 
+PAYMENT_PROCESSORS = ("stripe", "shopify", "polar", "paddle", "apple", "revenuecat", "lemonsqueezy", "dub", "custom")
+DUB_SALE = {
+    "customerExternalId": string(1, 100),
+    "amount": number(integer=True, lo=0),
+    "currency": string(3, 3),
+    "eventName": string(1, 255),
+    "paymentProcessor": enum(*PAYMENT_PROCESSORS),
+    "invoiceId": string(nullable=True),
+    "metadata": obj(nullable=True, max_chars=10_000),
+    "leadEventName": string(nullable=True),
+    "clickId": string(nullable=True),
+    "customerName": string(0, 100, nullable=True),
+    "customerEmail": string(0, 100, nullable=True, pattern=ZOD_EMAIL, what="email"),
+    "customerAvatar": string(nullable=True),
+}
+"""POST /track/sale: the fields of the official SDK's TrackSaleRequestBody, as Dub's schema checks them."""
+
 DEDUP_S = 7 * 86400  # how long Dub remembers a customer + event name
 
 
@@ -344,6 +361,14 @@ class FakeDub(FakeVendor):
 
     schema: dict[str, Check] = field(default_factory=lambda: dict(DUB_LEAD))
     required: tuple[str, ...] = ("clickId", "eventName")
+    sales: list[Any] = field(default_factory=list)  # the bodies of the sales really recorded
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)  # invoiceId -> the answer Dub keeps for it
+    sale_path: str | None = "/track/sale"  # None: the vendor has no sale endpoint (PIMMS)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sale_path is not None:
+            self.app.router.routes.append(Route(self.sale_path, self.handle, methods=["POST"]))
 
     def reset(self) -> None:
         super().reset()
@@ -358,7 +383,7 @@ class FakeDub(FakeVendor):
     def answer(self, request: Request, body: dict[str, Any]) -> Response:
         headers = self.count_against_limit()
         try:
-            response = self.track_lead(body)
+            response = self.track_sale(body) if request.url.path == self.sale_path else self.track_lead(body)
         except Invalid as exc:
             exc.headers.update(headers)
             raise
@@ -419,6 +444,44 @@ class FakeDub(FakeVendor):
             if self.record:
                 self.recorded.append(body)
         return JSONResponse({"click": {"id": click}, "link": _link(click), "customer": customer})
+
+    def track_sale(self, body: dict[str, Any]) -> Response:
+        """POST /track/sale as Dub answers it (apps/web/lib/api/conversions/track-sale.ts).
+
+        The invoice id is the idempotency key: a repeat answers what the first answered, and records
+        nothing. A customer Dub does not know, with no click to credit the sale to, gets
+        `customer: null, sale: null` (nothing recorded).
+        """
+        validate(body, DUB_SALE, ("customerExternalId", "amount"))
+        invoice = body.get("invoiceId")
+        with self._lock:
+            if invoice and invoice in self.invoices:
+                return JSONResponse(self.invoices[invoice])
+        external_id = body["customerExternalId"]
+        event_name = body.get("eventName", "Purchase")
+        customer = self.customers.get(external_id)
+        click = body.get("clickId")
+        if customer is None and not click:
+            return JSONResponse({"eventName": event_name, "customer": None, "sale": None})
+        if customer is None:
+            if self.known_clicks is not None and click not in self.known_clicks:
+                raise Invalid(404, "not_found", f"Click event not found for clickId: {click}")
+            customer = {**self.customer_of(body, external_id), "click": click}
+        sale = {
+            "amount": body["amount"],
+            "currency": body.get("currency", "usd").lower(),
+            "paymentProcessor": body.get("paymentProcessor", "custom"),
+            "invoiceId": invoice,
+            "metadata": body.get("metadata"),
+        }
+        answer = {"eventName": event_name, "customer": {"id": "cus_" + external_id[:20], **_public(customer)}, "sale": sale}
+        with self._lock:
+            self.customers.setdefault(external_id, customer)
+            if invoice:
+                self.invoices[invoice] = answer
+            if self.record:
+                self.sales.append(body)
+        return JSONResponse(answer)
 
     def remember(self, external_id: str, event_name: str) -> bool:
         """Write the dedup key unless it is there (Redis SET NX EX): False when it was."""
@@ -486,6 +549,7 @@ class FakePimms(FakeDub):
 
     vendor_name: str = "PIMMS"
     dedup_s: float | None = None
+    sale_path: str | None = None  # PIMMS publishes no /track/sale
     schema: dict[str, Check] = field(default_factory=lambda: dict(PIMMS_LEAD))
     required: tuple[str, ...] = ("clickId", "eventName")
 
@@ -595,6 +659,8 @@ class FakeReshape(FakeVendor):
                 validate(known, schema, required, where=f"{name}.")
             except Invalid as exc:
                 raise Invalid(400, "bad_request", exc.message) from None
+        if body["event"]["name"] == "checkout_completed":
+            self.check_purchase(body["event"])
         cookies = body.get("cookies", {})
         if not isinstance(cookies, dict) or not all(isinstance(v, str) for v in cookies.values()):
             raise Invalid(400, "bad_request", "cookies: must be an object of strings")
@@ -602,6 +668,14 @@ class FakeReshape(FakeVendor):
             duplicate = body["event"]["id"] in self.seen_ids
             self.seen_ids.add(body["event"]["id"])
         return JSONResponse({"status": "ok", "duplicate": duplicate})
+
+    @staticmethod
+    def check_purchase(event: dict[str, Any]) -> None:
+        """A purchase (`checkout_completed`): its value a decimal amount of 0 or more, its currency an ISO 4217 code."""
+        if event["value"] < 0:
+            raise Invalid(400, "bad_request", "event.value: a purchase's value must be 0 or more")
+        if not re.fullmatch(r"[A-Z]{3}", event["currency"]):
+            raise Invalid(400, "bad_request", "event.currency: must be an ISO 4217 code in upper case, e.g. USD")
 
     def error(self, status: int, code: str, message: str) -> JSONResponse:
         return JSONResponse({"status": "error", "message": message}, status_code=status)

@@ -23,7 +23,7 @@ from leadrelay.sandbox.vendors import FakeVendor, Invalid
 
 ENVELOPE = {"type", "timestamp", "data"}
 EVENT_FIELDS = {
-    "id", "name", "dialect", "value", "currency", "exchange_rate", "source_id", "customer", "click_ids",
+    "id", "name", "dialect", "kind", "sale", "value", "currency", "exchange_rate", "source_id", "customer", "click_ids",
     "visitor_id", "context", "consent", "cookies", "properties", "mode", "quantity", "received_at", "marks",
 }  # fmt: skip
 """The canonical event's fields, as the README documents the webhook's `data` (plus `raw` with webhook_raw)."""
@@ -69,6 +69,8 @@ class FakeWebhook(FakeVendor):
         expected = EVENT_FIELDS | ({"raw"} if self.raw else set())
         if set(data) != expected:
             raise Invalid(400, "bad_request", f"data: unexpected {sorted(set(data) ^ expected)}")
+        if data["kind"] not in ("lead", "sale") or (data["kind"] == "sale") != isinstance(data["sale"], dict):
+            raise Invalid(400, "bad_request", "data.kind: must be lead (with no sale) or sale (with its sale)")
         message = request.headers["webhook-id"]
         with self._lock:
             known = self.events_by_message.setdefault(message, data["id"])

@@ -32,6 +32,7 @@ class Accepted:
     body: str  # JSON: the event's arrival
     destinations: Sequence[str]
     marks: str | None = None  # the codes of its marks (leadrelay.trust), comma-separated; None for none
+    kind: str = "lead"  # leadrelay.event.Kind
 
 
 @dataclass
@@ -65,7 +66,7 @@ class _StoredBefore(Exception):
     """An event of the group was already stored: the group is written again, asking which."""
 
 
-EVENT_COLUMNS = ("id", "dialect", "name", "visitor_id", "received_at", "body", "marks")
+EVENT_COLUMNS = ("id", "dialect", "name", "visitor_id", "received_at", "body", "marks", "kind")
 DELIVERY_COLUMNS = ("event_id", "destination", "next_attempt_at", "created_at", "updated_at")
 NEW_EVENTS_ONLY = " WHERE event_id IN (SELECT id FROM new_events)"  # in one statement: the deliveries of new events
 TALLY_NEW_DELIVERIES = (
@@ -183,7 +184,7 @@ class IntakeWrites(Tallies):
 
 
 def _event_rows(events: Sequence[Accepted]) -> list[tuple[Any, ...]]:
-    return [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body, a.marks) for a in events]
+    return [(a.id, a.dialect, a.name, a.visitor_id, a.received_at, a.body, a.marks, a.kind) for a in events]
 
 
 def _delivery_rows(events: Sequence[Accepted], now: float) -> list[tuple[Any, ...]]:

@@ -6,13 +6,14 @@ from leadrelay.store.backend import Backend
 from leadrelay.store.database import Database
 from leadrelay.store.tallies import RECOUNT
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Upgrades from version N to N+1, applied in order on start. Version 1 is the first schema.
 UPGRADES: dict[int, list[str]] = {
     1: ["ALTER TABLE events ADD COLUMN marks TEXT"],  # 2: the trust layer's marks; the clicks table is new
     # 3: the body each delivery's last attempt sent; the delivery counts (tallies.py), counted once here
     2: ["ALTER TABLE deliveries ADD COLUMN request TEXT", "DELETE FROM delivery_tallies", RECOUNT],
+    3: ["ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'lead'"],  # 4: sales beside leads
 }
 
 # Indexes on columns an upgrade adds: made after the upgrades, when every table has its columns.
@@ -34,7 +35,8 @@ def ddl(backend: Backend) -> list[str]:
             visitor_id TEXT,
             received_at {real} NOT NULL,
             body TEXT NOT NULL,
-            marks TEXT
+            marks TEXT,
+            kind TEXT NOT NULL DEFAULT 'lead'
         )""",
         # Retention purges the oldest first; `leadrelay events` lists the newest without sorting them all.
         "CREATE INDEX IF NOT EXISTS events_received ON events (received_at, id)",

@@ -36,18 +36,32 @@ class Views(Database):
         self._end_read()
         return load_stored(row["body"]) if row else None
 
-    def list_events(self, limit: int = 100, mark: str | None = None, marked: bool = False) -> list[LeadEvent]:
-        """The newest events; only those with the mark `mark`, or with any mark when `marked`."""
-        condition, params = "", ()
+    def list_events(
+        self, limit: int = 100, mark: str | None = None, marked: bool = False, kind: str | None = None
+    ) -> list[LeadEvent]:
+        """The newest events; only those with the mark `mark`, or with any mark when `marked`; only of `kind` when given."""
+        conditions: list[str] = []
+        params: list[Any] = []
         if mark is not None:
             pattern = "%," + mark.replace("!", "!!").replace("_", "!_").replace("%", "!%") + ",%"
-            condition, params = " WHERE marks IS NOT NULL AND ',' || marks || ',' LIKE ? ESCAPE '!'", (pattern,)
+            conditions.append("marks IS NOT NULL AND ',' || marks || ',' LIKE ? ESCAPE '!'")
+            params.append(pattern)
         elif marked:
-            condition = " WHERE marks IS NOT NULL"
-        query = f"SELECT body FROM events{condition} ORDER BY received_at DESC LIMIT ?"
+            conditions.append("marks IS NOT NULL")
+        if kind is not None:
+            conditions.append("kind = ?")
+            params.append(kind)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        query = f"SELECT body FROM events{where} ORDER BY received_at DESC LIMIT ?"
         rows = self._run(query, (*params, limit)).fetchall()
         self._end_read()
         return [load_stored(r["body"]) for r in rows]
+
+    def count_kinds(self) -> dict[str, int]:
+        """{kind: how many events are of it}."""
+        rows = self._run("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind").fetchall()
+        self._end_read()
+        return {row["kind"]: int(row["n"]) for row in rows}
 
     def count_marks(self) -> dict[str, int]:
         """{mark code: how many events have it}."""

@@ -1,4 +1,4 @@
-"""Dub's API for a site's backend: `POST {prefix}/dub/track/lead`, as `api.dub.co/track/lead` takes it.
+"""Dub's API for a site's backend: `POST {prefix}/dub/track/lead` and `/dub/track/sale`, as `api.dub.co` takes them.
 
 The official SDKs reach it with the leadrelay URL as their server URL and a leadrelay server
 key as their token: `Dub(token=..., server_url="https://<site>{prefix}/dub")` (Python),
@@ -12,15 +12,23 @@ repeat answers 200 with `link: null`, as Dub answers one. With `mode: "wait"` th
 (at most `wait_mode_timeout_s`) for the worker's delivery to Dub, and is Dub's own: its 200, or
 its 4xx for what the lead got wrong (an unknown click: 404). Anything else (no answer yet, a
 5xx being retried, Dub refusing the site's Dub key) is answered with what leadrelay knows.
+
+A sale (`track/sale`, the dub dialect's `"type": "sale"`) is stored once per invoice id, Dub's
+idempotency key: a repeat answers what the first call was answered, as Dub answers from its cache.
+The answer is `{eventName, customer, sale}` as leadrelay knows it when the sale is stored (Dub's
+own answer comes later, to the worker): `customer.id` is the customer's external id, since Dub's
+own customer id is Dub's to give.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from leadrelay.caller import Caller
+from leadrelay.dialects.dub import SALE_TYPE, sale_event_id
 from leadrelay.errors import Refused, Unauthorized
 from leadrelay.protocol import Result
 from leadrelay.store import DeliveryRow
@@ -130,7 +138,46 @@ class DubLead(VendorDoor):
         return refusal_answer(refusal, self.doc_url)
 
 
+def sale_answer(payload: dict[str, Any]) -> dict[str, Any]:
+    """`{eventName, customer, sale}` of a valid track-sale body, with Dub's defaults filled in as Dub fills them."""
+    external_id = payload["customerExternalId"]
+    return {
+        "eventName": payload.get("eventName", "Purchase"),
+        "customer": {
+            "id": external_id,
+            "name": payload.get("customerName"),
+            "email": payload.get("customerEmail"),
+            "avatar": payload.get("customerAvatar"),
+            "externalId": external_id,
+        },
+        "sale": {
+            "amount": payload["amount"],
+            "currency": payload.get("currency", "usd").lower(),
+            "paymentProcessor": payload.get("paymentProcessor", "custom"),
+            "invoiceId": payload.get("invoiceId"),
+            "metadata": payload.get("metadata"),
+        },
+    }
+
+
+class DubSale(DubLead):
+    """`POST {prefix}/dub/track/sale`: Dub's track-sale call, with the track-lead call's key, limits and refusals."""
+
+    def envelope(self, body: dict[str, Any], call: Call) -> dict[str, Any]:
+        # A sale with an invoice id is stored under an id derived from it (the dub dialect's sale_event_id).
+        return {"id": random_id("dub.sale"), "dialect": self.dialect, "type": SALE_TYPE, "payload": body}
+
+    async def answer(self, call: Call, result: Result) -> Response:
+        payload = call.payload
+        invoice = payload.get("invoiceId")
+        if result["status"] == "duplicate" and isinstance(invoice, str) and invoice:
+            first = await run_in_threadpool(self.service.store.get_event, sale_event_id(invoice))
+            if first is not None:  # the first call's answer, as Dub keeps it for an invoice id
+                payload = first.raw
+        return json_answer(sale_answer(payload))
+
+
 def doors(service: Service) -> dict[str, VendorDoor]:
     """Dub's paths under the prefix: what the SDKs post to `{server_url}/track/...`."""
     prefix = service.settings.path_prefix
-    return {f"{prefix}/dub/track/lead": DubLead(service)}
+    return {f"{prefix}/dub/track/lead": DubLead(service), f"{prefix}/dub/track/sale": DubSale(service)}

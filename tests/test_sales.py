@@ -1,0 +1,240 @@
+"""Sales: a Dub `track/sale` body judged, stored once per invoice id, routed by kind, and delivered to the strict fakes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Callable
+
+import pytest
+from starlette.testclient import TestClient
+
+from leadrelay.app import create_app
+from leadrelay.cli import main as cli
+from leadrelay.config import Settings
+from leadrelay.destinations.base import Undeliverable
+from leadrelay.destinations.dub import DubDestination
+from leadrelay.destinations.pimms import PimmsDestination
+from leadrelay.destinations.reshape import ReshapeDestination
+from leadrelay.dialects.dub import sale_event_id
+from leadrelay.event import LeadEvent
+from leadrelay.routing import Router
+from leadrelay.store import SqlStore
+from tests.fakes import DUB_KEY, RESHAPE_TOKEN, Receiver, Vendors
+from tests.fakes.helpers import deliver_all, enqueue, lead, send, states
+from tests.support.arrivals import request_seen
+from leadrelay.arrival import event_of_arrival
+from tests.support.keys import SERVER
+
+Make = Callable[..., Settings]
+
+SALE_BODY = {
+    "customerExternalId": "cus_1",
+    "amount": 4999,
+    "currency": "eur",
+    "eventName": "Invoice paid",
+    "paymentProcessor": "stripe",
+    "invoiceId": "in_1",
+    "leadEventName": "Sign up",
+    "customerName": "Ann Lee",
+    "customerEmail": "ann@example.com",
+    "customerAvatar": None,
+    "metadata": {"plan": "pro", "seats": 3},
+}
+
+
+def sale(payload: dict[str, Any] | None = None, **envelope: Any) -> dict[str, Any]:
+    """A Dub track/sale envelope as a site's backend sends it to /lr/e (with its server key)."""
+    return {"id": f"sale-{uuid.uuid4().hex[:12]}", "dialect": "dub", "type": "sale", "payload": payload or SALE_BODY} | envelope
+
+
+def sale_event(payload: dict[str, Any] | None = None) -> LeadEvent:
+    return event_of_arrival(sale(payload), request_seen())
+
+
+# -- routing by kind -------------------------------------------------------------------------------------
+
+
+def test_a_sale_goes_to_dub_reshape_and_the_webhook_never_to_pimms(delivery_settings: Make) -> None:
+    with Receiver() as receiver:
+        s = delivery_settings(**receiver.settings(), pimms_events={"*": "*"})
+        event = sale_event(SALE_BODY | {"clickId": "dubClick_1"})
+        event.click_ids["pimms"] = "pimmsClick_1"  # even with a PIMMS click id: PIMMS publishes no /track/sale
+        assert Router(s).destinations_for(event) == ["dub", "reshape", "webhook"]
+        assert PimmsDestination(s).kinds == ("lead",)
+
+
+def test_a_site_can_keep_sales_from_reshape(delivery_settings: Make) -> None:
+    s = delivery_settings(reshape_sales=False)
+    assert Router(s).destinations_for(sale_event()) == ["dub"]
+    assert Router(s).destinations_for(event_of_arrival(lead(1), request_seen())) == ["dub", "pimms", "reshape"]
+    with pytest.raises(Undeliverable, match="a sale is not sent to Reshape"):
+        ReshapeDestination(s).prepare(sale_event())
+
+
+def test_leads_are_routed_as_before(delivery_settings: Make) -> None:
+    event = event_of_arrival(lead(1), request_seen())
+    assert event.kind == "lead" and event.sale is None
+    assert Router(delivery_settings()).destinations_for(event) == ["dub", "pimms", "reshape"]
+
+
+def test_check_names_the_kinds_each_destination_takes(
+    vendors: Vendors, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in vendors.env().items():
+        monkeypatch.setenv(name, value)
+    assert cli(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "destination dub:     on (leads and sales)" in out
+    assert "destination pimms:   on (leads)" in out
+    assert "destination reshape: on (leads and sales)" in out
+    assert "destination webhook: off: no webhook_url, webhook_secret\n" in out
+
+
+# -- what each vendor gets -------------------------------------------------------------------------------
+
+
+def test_dub_gets_the_sale_at_track_sale_with_the_sites_key(delivery_settings: Make, vendors: Vendors) -> None:
+    destination = DubDestination(delivery_settings())
+    out = destination.prepare(sale_event())
+    assert out.url.endswith("/track/sale") and out.headers == {"Authorization": f"Bearer {DUB_KEY}"}
+    assert out.json == SALE_BODY  # every field as sent, the currency as Dub writes it
+    vendors.dub.customers["cus_1"] = {"name": "Ann Lee", "email": None, "avatar": None, "externalId": "cus_1"}
+    response = send(vendors.dub, destination, sale_event())
+    assert response.status_code == 200, response.text
+    assert response.json()["sale"] == {
+        "amount": 4999,
+        "currency": "eur",
+        "paymentProcessor": "stripe",
+        "invoiceId": "in_1",
+        "metadata": {"plan": "pro", "seats": 3},
+    }
+    assert vendors.dub.sales == [SALE_BODY]
+
+
+def test_the_fake_dub_is_strict_about_sales(delivery_settings: Make, vendors: Vendors) -> None:
+    destination = DubDestination(delivery_settings())
+    event = sale_event()
+    out = destination.prepare(event)
+    for broken, message in [
+        ({"amount": 19.5}, "amount: Expected integer"),
+        ({"amount": -1}, "amount: Number must be greater than or equal to 0"),
+        ({"paymentProcessor": "visa"}, "paymentProcessor: Invalid enum value"),
+        ({"mode": "async"}, "Unrecognized key(s) in object: 'mode'"),
+        ({"customerExternalId": ""}, "customerExternalId: String must contain at least 1 character"),
+    ]:
+        destination.prepare = lambda _event, body=out.json | broken: type(out)(out.url, body, out.headers)  # type: ignore[method-assign, misc]
+        response = send(vendors.dub, destination, event)
+        assert response.status_code == 422 and message in response.json()["error"]["message"], (broken, response.text)
+    assert vendors.dub.sales == []
+
+
+def test_dub_answers_a_repeat_invoice_with_its_first_answer_and_records_nothing(delivery_settings: Make, vendors: Vendors) -> None:
+    destination = DubDestination(delivery_settings())
+    vendors.dub.customers["cus_1"] = {"name": "Ann Lee", "email": None, "avatar": None, "externalId": "cus_1"}
+    first = send(vendors.dub, destination, sale_event())
+    again = send(vendors.dub, destination, sale_event(SALE_BODY | {"amount": 1}))
+    assert first.json() == again.json() and len(vendors.dub.sales) == 1
+
+
+def test_reshape_gets_a_sale_as_checkout_completed(delivery_settings: Make, vendors: Vendors) -> None:
+    destination = ReshapeDestination(delivery_settings())
+    out = destination.prepare(sale_event())
+    assert out.headers == {"X-Dre-Access-Token": RESHAPE_TOKEN}
+    assert out.json["event"] == {
+        "name": "checkout_completed",
+        "id": "in_1",  # the invoice id: Reshape de-duplicates on it, as Dub does
+        "value": 49.99,
+        "currency": "EUR",
+        "properties": {"plan": "pro", "seats": 3, "payment_processor": "stripe"},
+    }
+    assert out.json["user"] == {"id": "cus_1", "email": ["ann@example.com"], "first_name": "Ann Lee"}
+    response = send(vendors.reshape, destination, sale_event())
+    assert response.status_code == 200 and response.json() == {"status": "ok", "duplicate": False}
+
+
+def test_a_zero_decimal_sale_reaches_reshape_in_whole_units(delivery_settings: Make, vendors: Vendors) -> None:
+    event = sale_event({"customerExternalId": "cus_2", "amount": 1580, "currency": "jpy"})
+    out = ReshapeDestination(delivery_settings()).prepare(event)
+    assert (out.json["event"]["value"], out.json["event"]["currency"], out.json["event"]["id"]) == (1580.0, "JPY", event.id)
+    assert out.json["event"]["name"] == "checkout_completed"
+
+
+def test_the_fake_reshape_refuses_a_purchase_without_an_iso_currency(delivery_settings: Make, vendors: Vendors) -> None:
+    destination = ReshapeDestination(delivery_settings())
+    out = destination.prepare(sale_event())
+    out.json["event"]["currency"] = "eur"
+    destination.prepare = lambda _event: out  # type: ignore[method-assign]
+    response = send(vendors.reshape, destination, sale_event())
+    assert response.status_code == 400 and "ISO 4217" in response.json()["message"]
+
+
+# -- end to end: /lr/e, the store, the worker ------------------------------------------------------------
+
+
+async def test_a_sale_is_stored_once_per_invoice_id_and_delivered_once(delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings()
+    vendors.dub.customers["cus_1"] = {"name": "Ann Lee", "email": None, "avatar": None, "externalId": "cus_1"}
+    first, repeat, other = sale(), sale(), sale(SALE_BODY | {"invoiceId": "in_2"})
+    with TestClient(create_app(s.model_copy(update={"worker": False}))) as client:
+        answers = [client.post("/lr/e", json={"events": [e]}, headers=SERVER).json()["results"][0] for e in (first, repeat, other)]
+        store: SqlStore = client.app.state.service.store  # type: ignore[attr-defined]
+        assert [a["status"] for a in answers] == ["accepted", "duplicate", "accepted"]
+        assert [a["id"] for a in answers] == [first["id"], repeat["id"], other["id"]]  # each envelope's own id, answered
+        assert store.count("events") == 2
+        stored = store.get_event(sale_event_id("in_1"))
+        assert stored is not None and stored.kind == "sale" and stored.sale is not None and stored.sale.amount == 4999
+        await deliver_all(s, store)
+        assert states(store) == {"dub": {"delivered": 2}, "reshape": {"delivered": 2}}
+    assert vendors.dub.sales == [SALE_BODY, SALE_BODY | {"invoiceId": "in_2"}]
+    [request] = [r for r in vendors.dub.requests if r.body == SALE_BODY]
+    assert request.headers["authorization"] == f"Bearer {DUB_KEY}"
+    assert [r.body["event"]["name"] for r in vendors.reshape.requests] == ["checkout_completed"] * 2
+    assert vendors.pimms.requests == []
+
+
+def test_a_sale_needs_a_server_key(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/lr/e", json={"events": [sale()]})
+    assert response.status_code in (401, 403, 422), response.text
+    assert "the dub dialect is a server's call" in response.json()["error"]["message"]
+
+
+def test_a_broken_sale_is_rejected_field_by_field(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/lr/e", json={"events": [sale({"customerExternalId": "c", "amount": -5})]}, headers=SERVER)
+    assert response.status_code == 422
+    [result] = response.json()["results"]
+    assert result["errors"] == [
+        {"path": "amount", "message": "must be a whole number between 0 and 9007199254740991", "rule": "whole_number"}
+    ]
+
+
+async def test_the_events_cli_shows_the_kind(
+    store: SqlStore, delivery_settings: Make, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = delivery_settings()
+    enqueue(store, s, [sale(), lead(1)])
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    assert cli(["events", "--json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(p["kind"] for p in printed) == ["lead", "sale"]
+    [shown] = [p for p in printed if p["kind"] == "sale"]
+    assert shown["sale"] == {"amount": 4999, "payment_processor": "stripe", "invoice_id": "in_1", "lead_event_name": "Sign up"}
+    assert (shown["value"], shown["currency"]) == (49.99, "EUR")
+
+
+async def test_the_events_cli_lists_and_counts_each_kind(
+    store: SqlStore, delivery_settings: Make, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = delivery_settings()
+    [stored_sale, _, _] = enqueue(store, s, [sale(), lead(1), lead(2)])
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    assert cli(["events", "--json", "--kind", "sale"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["id"] == stored_sale.id == sale_event_id("in_1")
+    assert cli(["events", "--json", "--kind", "lead"]) == 0
+    assert [json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()] == ["lead", "lead"]
+    assert cli(["events", "--count"]) == 0
+    assert capsys.readouterr().out.splitlines()[:3] == ["events: 3", "  leads: 2", "  sales: 1"]
+
