@@ -110,7 +110,7 @@ def test_the_readable_events_view_escapes_what_strangers_wrote(settings: Setting
         assert response.json()["results"][0]["status"] == "accepted"
     assert cli(["events"]) == 0
     [line] = printed(capsys).splitlines()
-    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  croct +leadGenerated +" + event["id"], line), line
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  lead +croct +leadGenerated +" + event["id"], line), line
     assert "user\\x1b[2J\\r" in line and "\\u202egnp.exe" in line and "12.5 EUR" in line
 
 
