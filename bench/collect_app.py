@@ -10,12 +10,15 @@ What depends on the whole server process it cannot see: the garbage collector's
 walks of uvicorn's heap cost a tenth of a beacon under wrk and nothing here, and a
 commit's group is as large as the requests in flight (64), where wrk's are not.
 
-    .venv/bin/python bench/collect_app.py [--requests 20000] [--rounds 5] [--without bypass|fastpath ...] [--clicks]
+    .venv/bin/python bench/collect_app.py [--requests 20000] [--rounds 5] [--without bypass|fastpath ...] [--clicks] [--database-url postgresql://...]
 
 `--without` also measures, in the same rounds, the app with one of its optimisations
 turned off, so that what each saves can be read off one run. `--clicks` sends every
 request as a visitor who landed through a Dub link (the cookies the app's own /lr/c
-set, the click id in the envelope), as bench/collect.py --clicks does.
+set, the click id in the envelope), as bench/collect.py --clicks does. `--database-url`
+measures on PostgreSQL: the collector's CPU only (PostgreSQL's own runs in its processes).
+Each event stores one delivery (Dub is configured; no worker runs), as a production
+collector does.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collect import BARE_APP, CLICK, EVENT  # noqa: E402 - the same event and bare route as bench/collect.py
+from collect import BARE_APP, CLICK, EVENT, fresh_database  # noqa: E402 - the same event, bare route and databases as bench/collect.py
 
 CONCURRENCY = 64
 
@@ -57,12 +60,16 @@ WITHOUT = {
 }
 
 
-def real_app(database: Path, without: str | None = None) -> Any:
+def real_app(database_url: str, without: str | None = None) -> Any:
     os.environ.update(
-        LEADRELAY_DATABASE_URL=f"sqlite:///{database}",
+        LEADRELAY_DATABASE_URL=database_url,
         LEADRELAY_SECRET_KEY="bench-secret-key-of-32-or-more-characters",
         LEADRELAY_WORKER="false",
         LEADRELAY_DEMO="false",
+        # As a production collector runs: Dub configured, so every event stores its delivery for the
+        # workers (none here, so nothing is sent), and sandbox mode off (it would store four).
+        LEADRELAY_SANDBOX="false",
+        LEADRELAY_DUB_API_KEY="dub_bench_key_never_sent_anywhere",
         # The limits are counted (their cost is part of the figure) but never reached from one address.
         LEADRELAY_RATE_LIMIT_PER_IP="100000000/minute",
         LEADRELAY_RATE_LIMIT_PER_VISITOR="100000000/minute",  # --clicks: every request is one visitor's
@@ -174,6 +181,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--without", action="append", choices=sorted(WITHOUT), default=[])
     parser.add_argument("--clicks", action="store_true", help="as a visitor who landed through a Dub link (a click to check)")
+    parser.add_argument("--database-url", help="postgresql://...: measure on PostgreSQL (a schema of its own each round), not SQLite")
     args = parser.parse_args()
     variants: list[str | None] = [*dict.fromkeys(args.without), None]
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,8 +190,8 @@ def main() -> None:
         for round_ in range(args.rounds):
             bare.append(uvloop.run(measure(bare_app(), args.requests, args.clicks)))
             for variant in variants if round_ % 2 == 0 else reversed(variants):  # no side always runs first
-                database = Path(tmp) / f"bench-{round_}-{variant}.db"
-                real[variant].append(uvloop.run(measure(real_app(database, variant), args.requests, args.clicks)))
+                with fresh_database("postgresql" if args.database_url else "sqlite", Path(tmp), args.database_url) as (url, _):
+                    real[variant].append(uvloop.run(measure(real_app(url, variant), args.requests, args.clicks)))
     figures = {"bare starlette": bare}
     figures |= {"leadrelay collect" + (f" without {WITHOUT[variant]}" if variant else ""): values for variant, values in real.items()}
     width = max(18, *map(len, figures))

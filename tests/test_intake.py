@@ -14,27 +14,45 @@ from typing import Any, Iterator, Sequence
 import pytest
 
 from leadrelay.errors import StoreUnavailable
-from leadrelay.intake import GATHER_ITEMS, GroupCommitter
-from leadrelay.store import Accepted, Intake, SqlStore, StoreBusy
+from leadrelay.intake import GATHER_ITEMS, GROUP_BYTES, GroupCommitter
+from leadrelay.store import Accepted, Intake, SqlStore, StoreBusy, open_store
 from leadrelay.store.sqlite import SQLiteBackend
 from tests.support import arrivals
+from tests.support.postgres import POSTGRES_URL, needs_postgres, postgres_schema_url
 
 
 class Spy:
-    """Records each commit the store is asked for: its size and the thread it ran on."""
+    """Records each commit the store is asked for: its size and the thread it ran on ("async" when awaited)."""
 
     def __init__(self, store: SqlStore) -> None:
         self.commits: list[tuple[int, str]] = []
         self._write = store.write_intake
+        self._write_async = store.write_intake_async
         store.write_intake = self.write_intake  # type: ignore[method-assign]
+        store.write_intake_async = self.write_intake_async  # type: ignore[method-assign]
 
     def write_intake(self, items: Sequence[Intake]) -> list[bool]:
         self.commits.append((len(items), threading.current_thread().name))
         return self._write(items)
 
+    async def write_intake_async(self, items: Sequence[Intake]) -> list[bool]:
+        self.commits.append((len(items), "async"))
+        return await self._write_async(items)
 
-@pytest.fixture(params=["NORMAL", "FULL"], ids=["on-loop", "writer-thread"])
+
+@pytest.fixture(
+    params=["NORMAL", "FULL", pytest.param("postgresql", marks=needs_postgres)],
+    ids=["on-loop", "writer-thread", "asynchronous"],
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    """SQLite committing on the loop, SQLite committing on the writer thread, PostgreSQL committing asynchronously."""
+    if request.param == "postgresql":
+        with postgres_schema_url() as url:
+            s = open_store(url)
+            s.setup()
+            yield s
+            s.close()
+        return
     s = SqlStore(SQLiteBackend(str(tmp_path / "intake.db"), synchronous=request.param))
     s.setup()
     yield s
@@ -51,7 +69,7 @@ async def write_all(intake: GroupCommitter, batches: list[list[Intake]]) -> list
     try:
         return await asyncio.gather(*(intake.write(b) for b in batches), return_exceptions=True)
     finally:
-        intake.stop()
+        await intake.aclose()
 
 
 def test_where_the_commit_runs_follows_the_backend(store: SqlStore) -> None:
@@ -59,7 +77,10 @@ def test_where_the_commit_runs_follows_the_backend(store: SqlStore) -> None:
     intake = GroupCommitter(store)
     asyncio.run(write_all(intake, [[accepted()]]))
     thread = spy.commits[0][1]
-    if store.backend.synchronous == "NORMAL":  # type: ignore[attr-defined]
+    if store.backend.name == "postgresql":
+        assert intake.is_async and thread == "async"
+        assert not any(t.name == "leadrelay-intake" for t in threading.enumerate())  # no writer thread was started
+    elif store.backend.synchronous == "NORMAL":  # type: ignore[attr-defined]
         assert intake.on_loop and thread == threading.current_thread().name
     else:
         assert not intake.on_loop and thread == "leadrelay-intake"
@@ -86,7 +107,7 @@ def test_answers_come_after_the_commit(store: SqlStore) -> None:
             await intake.write([item])
             return store.get_event(item.id) is not None  # a fresh read sees it committed
         finally:
-            intake.stop()
+            await intake.aclose()
 
     assert asyncio.run(scenario())
 
@@ -223,3 +244,103 @@ def test_inside_lock_wait_a_busy_database_is_given_up_on_and_outside_it_is_waite
     finally:
         other.close()
         store.close()
+
+
+def test_commits_are_cut_at_about_group_bytes_of_bodies(store: SqlStore) -> None:
+    """What one commit costs the loop stays bounded whatever the requests hold: large bodies make smaller groups."""
+    spy = Spy(store)
+    big = [accepted() for _ in range(12)]
+    for item in big:
+        item.body = item.body[:-1] + ', "padding": "' + "x" * (GROUP_BYTES // 4) + '"}'  # still the arrival's JSON
+    results = asyncio.run(write_all(GroupCommitter(store), [[item] for item in big]))
+    assert results == [[True]] * 12
+    assert len(spy.commits) >= 3 and max(size for size, _ in spy.commits) <= 4
+    assert store.count("events") == 12
+
+
+@pytest.fixture
+def pg_store() -> Iterator[SqlStore]:
+    if not POSTGRES_URL:
+        pytest.skip("LEADRELAY_TEST_POSTGRES_URL is not set")
+    with postgres_schema_url() as url:
+        s = open_store(url)
+        s.setup()
+        yield s
+        s.close()
+
+
+def test_a_lost_postgresql_connection_fails_one_group_and_the_next_reconnects(pg_store: SqlStore) -> None:
+    """The database closes the loop's connection (a restart, a failover, an operator): the group on it is
+    answered 503-worthy (StoreUnavailable, never a crash), and the next commit opens a new connection."""
+    import psycopg
+
+    async def scenario() -> tuple[list[bool], object, list[bool]]:
+        intake = GroupCommitter(pg_store)
+        intake.start()
+        try:
+            first = await intake.write([accepted()])
+            assert pg_store._async is not None
+            pid = pg_store._async[1].info.backend_pid
+            assert POSTGRES_URL
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            try:
+                lost: object = await intake.write([accepted()])
+            except StoreUnavailable as exc:
+                lost = exc
+            again = await intake.write([accepted()])
+            return first, lost, again
+        finally:
+            await intake.aclose()
+
+    first, lost, again = asyncio.run(scenario())
+    assert first == [True] and again == [True]
+    assert isinstance(lost, StoreUnavailable)
+    assert pg_store.count("events") == 2
+
+
+def test_a_postgresql_that_never_answers_is_given_up_on_and_the_loop_keeps_turning() -> None:
+    """A server that takes the connection and says nothing (a hung database, a black-holed address): the
+    commit gives up after the pool's timeout (StoreUnavailable: the client retries), and the loop turned
+    all along."""
+    import socket
+
+    from leadrelay.store import PoolSize
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nothing ever answers the startup message
+    port = silent.getsockname()[1]
+    store = open_store(f"postgresql://postgres@127.0.0.1:{port}/test", pool=PoolSize(timeout_s=1))
+
+    async def scenario() -> tuple[object, int, float]:
+        intake = GroupCommitter(store)
+        intake.start()
+        turns = 0
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                await asyncio.sleep(0.01)
+                turns += 1
+
+        tick = asyncio.create_task(ticker())
+        started = time.monotonic()
+        try:
+            try:
+                outcome: object = await asyncio.wait_for(intake.write([accepted()]), 15)
+            except StoreUnavailable as exc:
+                outcome = exc
+            return outcome, turns, time.monotonic() - started
+        finally:
+            tick.cancel()
+            await intake.aclose()
+            store.close()
+
+    try:
+        outcome, turns, took = asyncio.run(scenario())
+    finally:
+        silent.close()
+    assert isinstance(outcome, StoreUnavailable)
+    assert 0.9 <= took < 10
+    assert turns >= 20  # waiting for the database never held the loop

@@ -183,7 +183,7 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
             await service.maintenance.stop()
             if service.worker is not None:
                 await service.worker.stop()
-            service.intake.stop()
+            await service.intake.aclose()
             if service.metrics_listener is not None:
                 service.metrics_listener.stop()
             service.store.close()

@@ -14,6 +14,7 @@ class Backend(Protocol):
     real: str  # the floating-point column type
     skip_locked: str  # appended to the claim sub-select (row locking where the database has it)
     commits_on_loop: bool  # a commit never waits on a disk flush or the network (see leadrelay/intake.py)
+    commits_async: bool  # an intake commit goes out on the loop's own asynchronous connection (`run_alone_async`)
     reads_on_loop: bool  # a read never waits on the network: cheap enough for the event loop
     schema_lock: str | None  # taken first in the schema's set-up, so that processes starting at once set it up in turn
     group_in_one_statement: bool  # an intake group can be one statement of data-modifying WITH clauses (`run_alone`)
@@ -50,6 +51,12 @@ class Backend(Protocol):
 
     def run_alone(self, conn: Any, query: str, params: Sequence[Any]) -> list[Any]:
         """Run one statement on `conn` as its own transaction and return its rows (when `group_in_one_statement`)."""
+
+    async def connect_async(self) -> Any:
+        """An asynchronous connection in autocommit mode, for the event loop (when `commits_async`)."""
+
+    async def run_alone_async(self, conn: Any, query: str, params: Sequence[Any]) -> list[Any]:
+        """`run_alone` on a connection from `connect_async`."""
 
     def start(self) -> None:
         """Start background maintenance, if the database needs any."""

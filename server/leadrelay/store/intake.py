@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from leadrelay.protocol import FieldError
 from leadrelay.store.database import chunks
@@ -86,6 +86,43 @@ class _Rows:
     suffix: str = ""
 
 
+@dataclass
+class _Group:
+    """A group of intake items sorted by table: its events (the first of each id), and the other tables' rows."""
+
+    items: Sequence[Intake]
+    events: list[Accepted]
+    others: list[_Rows]
+    now: float
+
+    @classmethod
+    def of(cls, items: Sequence[Intake], now: float) -> _Group:
+        events: list[Accepted] = []
+        rejections: list[Rejected] = []
+        clicks: list[Click] = []
+        first: set[str] = set()
+        for item in items:
+            if isinstance(item, Rejected):
+                rejections.append(item)
+            elif isinstance(item, Click):
+                clicks.append(item)
+            elif item.id not in first:  # a repeat inside the group is a duplicate of its first
+                first.add(item.id)
+                events.append(item)
+        return cls(items, events, _other_rows(rejections, clicks), now)
+
+    def flags(self, inserted: set[str]) -> list[bool]:
+        """Per item, whether it was stored: False for an event whose id was (`inserted` lists the new ones)."""
+        flags: list[bool] = []
+        for item in self.items:
+            if not isinstance(item, Accepted):
+                flags.append(True)
+            else:
+                flags.append(item.id in inserted)
+                inserted.discard(item.id)  # the first of several with one id takes the flag
+        return flags
+
+
 class IntakeWrites(Tallies):
     def write_intake(self, items: Sequence[Intake]) -> list[bool]:
         """Store a group of items in ONE transaction; per item, False means a duplicate event id.
@@ -103,35 +140,23 @@ class IntakeWrites(Tallies):
         Inside `lock_wait`, raises StoreBusy (storing nothing) when another writer
         holds the lock longer.
         """
-        now = self.clock()
-        events: list[Accepted] = []
-        rejections: list[Rejected] = []
-        clicks: list[Click] = []
-        first: set[str] = set()
-        for item in items:
-            if isinstance(item, Rejected):
-                rejections.append(item)
-            elif isinstance(item, Click):
-                clicks.append(item)
-            elif item.id not in first:  # a repeat inside the group is a duplicate of its first
-                first.add(item.id)
-                events.append(item)
-        others = _other_rows(rejections, clicks)
+        group = _Group.of(items, self.clock())
         if self.backend.group_in_one_statement:
-            inserted = self._write_at_once(events, others, now)
+            rows = self._run_alone(*self._group_statement(group))
+            inserted = {row["id"] for row in rows}
         else:
             try:
-                inserted = self._write_group(events, others, now, returning=False)
+                inserted = self._write_group(group.events, group.others, group.now, returning=False)
             except _StoredBefore:
-                inserted = self._write_group(events, others, now, returning=True)
-        flags: list[bool] = []
-        for item in items:
-            if not isinstance(item, Accepted):
-                flags.append(True)
-            else:
-                flags.append(item.id in inserted)
-                inserted.discard(item.id)  # the first of several with one id takes the flag
-        return flags
+                inserted = self._write_group(group.events, group.others, group.now, returning=True)
+        return group.flags(inserted)
+
+    async def write_intake_async(self, items: Sequence[Intake]) -> list[bool]:
+        """`write_intake` on the event loop, for a backend that `commits_async` (PostgreSQL): the group's one
+        statement goes out on the loop's own connection, and the loop serves requests while it waits."""
+        group = _Group.of(items, self.clock())
+        rows = await self._run_alone_async(*self._group_statement(group))
+        return group.flags({row["id"] for row in rows})
 
     def _write_group(self, events: list[Accepted], others: list[_Rows], now: float, returning: bool) -> set[str]:
         """One transaction for a group; the ids of the events it inserted.
@@ -160,23 +185,23 @@ class IntakeWrites(Tallies):
             self._tally(Counter((d[1], "pending") for d in deliveries))  # last: counters stay locked until the commit
         return inserted
 
-    def _write_at_once(self, events: list[Accepted], others: list[_Rows], now: float) -> set[str]:
-        """The group as ONE statement, its own transaction; the ids of the events it inserted."""
-        query, params = self.backend.insert_rows("events", EVENT_COLUMNS, _event_rows(events), " ON CONFLICT (id) DO NOTHING RETURNING id")
+    def _group_statement(self, group: _Group) -> tuple[str, list[Any]]:
+        """The group as ONE statement, its own transaction, returning the ids of the events it inserted."""
+        query, params = self.backend.insert_rows("events", EVENT_COLUMNS, _event_rows(group.events), " ON CONFLICT (id) DO NOTHING RETURNING id")
         clauses = [f"new_events AS ({query})"]
-        deliveries = _delivery_rows(events, now)
+        params = list(params)
+        deliveries = _delivery_rows(group.events, group.now)
         if deliveries:  # the new events' deliveries, and the counts they add to (tallies.py), in the same statement
             part_query, part_params = self.backend.insert_rows(
                 "deliveries", DELIVERY_COLUMNS, deliveries, NEW_EVENTS_ONLY + " RETURNING destination"
             )
             clauses += [f"new_deliveries AS ({part_query})", f"counted AS ({TALLY_NEW_DELIVERIES})"]
-            params = [*params, *part_params]
-        for n, part in enumerate(p for p in others if p.rows):
+            params += part_params
+        for n, part in enumerate(p for p in group.others if p.rows):
             part_query, part_params = self.backend.insert_rows(part.table, part.columns, part.rows, part.suffix)
             clauses.append(f"w{n} AS ({part_query})")
-            params = [*params, *part_params]
-        rows = self._run_alone(f"WITH {', '.join(clauses)} SELECT id FROM new_events", params)
-        return {row["id"] for row in rows}
+            params += part_params
+        return f"WITH {', '.join(clauses)} SELECT id FROM new_events", params
 
     def _insert_many(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], suffix: str = "") -> Any:
         """One INSERT statement for all `rows` (each a value per column), written as the backend writes it best."""

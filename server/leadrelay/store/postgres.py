@@ -42,7 +42,8 @@ class PostgresBackend:
     serial_pk = "BIGSERIAL PRIMARY KEY"
     real = "DOUBLE PRECISION"
     skip_locked = " FOR UPDATE SKIP LOCKED"  # concurrent workers never block on each other's claims
-    commits_on_loop = False  # a commit is a network round trip: the intake commits on its own thread
+    commits_on_loop = False  # a commit is a network round trip: the loop must not block on it...
+    commits_async = True  # ...so the intake sends it on the loop's own asynchronous connection (store/database.py)
     reads_on_loop = False  # a read is a network round trip too
     pooled = True
     group_in_one_statement = True  # an intake group is one statement, data-modifying WITH clauses (store/intake.py)
@@ -116,6 +117,18 @@ class PostgresBackend:
         records = [{column: _text(value) for column, value in zip(columns, row)} for row in rows]
         query = f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, ?::json){suffix}"
         return query, [orjson.dumps(records).decode()]
+
+    async def connect_async(self) -> Any:
+        """The event loop's own connection, in autocommit mode: the intake's one-statement groups need no BEGIN."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        timeout = max(1, round(self.pool_size.timeout_s))
+        return await psycopg.AsyncConnection.connect(self.url, autocommit=True, row_factory=dict_row, connect_timeout=timeout)
+
+    async def run_alone_async(self, conn: Any, query: str, params: Sequence[Any]) -> list[Any]:
+        cur = await conn.execute(query, params)
+        return await cur.fetchall()
 
     def run_alone(self, conn: Any, query: str, params: Sequence[Any]) -> list[Any]:
         """In autocommit mode, so psycopg sends no BEGIN and no COMMIT: the statement is its own transaction."""

@@ -24,6 +24,7 @@ class SQLiteBackend:
     serial_pk = "INTEGER PRIMARY KEY"
     real = "REAL"
     skip_locked = ""  # SQLite has one writer at a time: the UPDATE itself is the lock
+    commits_async = False  # sqlite3 has no asynchronous API: a commit runs on the loop or on the writer thread
     reads_on_loop = True  # in WAL mode a read waits for no writer, and never on the network
     pooled = False  # a connection per thread: opening one costs nothing and holds nothing on a server
     group_in_one_statement = False  # no data-modifying WITH: a group is a transaction of a few statements
@@ -63,6 +64,12 @@ class SQLiteBackend:
         raise NotImplementedError("SQLite connections are per thread (connect)")
 
     def run_alone(self, conn: sqlite3.Connection, query: str, params: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError("SQLite writes a group as a transaction of several statements")
+
+    async def connect_async(self) -> Any:
+        raise NotImplementedError("sqlite3 has no asynchronous connections")
+
+    async def run_alone_async(self, conn: Any, query: str, params: Sequence[Any]) -> list[Any]:
         raise NotImplementedError("SQLite writes a group as a transaction of several statements")
 
     def set_lock_wait(self, conn: sqlite3.Connection, seconds: float | None) -> None:
