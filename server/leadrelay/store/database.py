@@ -4,7 +4,8 @@ Every store call is synchronous and one transaction, and safe from any thread. O
 SQLite each thread keeps a connection of its own; on PostgreSQL a thread borrows one
 from the process's pool (leadrelay/store/postgres.py) for one transaction and gives it
 back at its end, so a process holds as many connections as it has transactions under
-way, not as many as it has threads.
+way, not as many as it has threads. The one asynchronous call, the intake's commit on
+PostgreSQL (`_run_alone_async`), goes out on the event loop's own connection.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """PostgreSQL backend: the scale-out store. Same schema and queries as SQLite.
 
 Connections come from a pool (psycopg_pool), one per transaction: a process holds
-at most `PoolSize.max_size` of them whatever its number of threads (the intake's
-writer, the worker's store calls, the health checks), so N collectors and M workers
-on one database need (N + M) x max_size connections at most from its `max_connections`.
+at most `PoolSize.max_size` of them whatever its number of threads (the worker's store
+calls, the health checks, the console). The intake's commits go out on one more, the
+event loop's own asynchronous connection (`connect_async`, store/database.py), so N
+collectors and M workers on one database need (N + M) x (max_size + 1) connections at
+most from its `max_connections`.
 
 A group of rows is inserted as one JSON parameter (`json_populate_recordset`), not as a
 VALUES list of one parameter per field: the statement's text stays the same whatever
@@ -100,7 +102,7 @@ class PostgresBackend:
         return self._pool
 
     def set_lock_wait(self, conn: Any, seconds: float | None) -> None:
-        """Unused: PostgreSQL commits run on the intake thread, which may wait."""
+        """Unused: PostgreSQL's row locks never make the event loop wait (its commits are asynchronous)."""
 
     def is_busy(self, exc: Exception) -> bool:
         return False
