@@ -226,7 +226,9 @@ def _groups(jobs: list[_Job], max_items: int, max_bytes: int = GROUP_BYTES) -> I
     group: list[_Job] = []
     count = size = 0
     for job in jobs:
-        job_size = sum(_size(item) for item in job[0])
+        job_size = 0
+        for item in job[0]:
+            job_size += len(item.body) if type(item) is Accepted else _size(item)
         if group and (count + len(job[0]) > max_items or size + job_size > max_bytes):
             yield group
             group, count, size = [], 0, 0
