@@ -27,9 +27,8 @@ from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
 from leadrelay.console import Console
 from leadrelay.demo import demo_page, demo_script
-from leadrelay.event_status import EventStatus
 from leadrelay.errors import BadRequest, Forbidden, Refused, StoreUnavailable, http_exception, refused, server_error
-from leadrelay.hosts import HostCheck
+from leadrelay.event_status import EventStatus
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.maintenance import Maintenance
@@ -39,9 +38,10 @@ from leadrelay.sandbox.api import SandboxApi
 from leadrelay.sandbox.fakes import SandboxVendors
 from leadrelay.sandbox.mode import NOTICE as SANDBOX_NOTICE
 from leadrelay.sandbox.mode import sandbox_on, sandboxed
-from leadrelay.sites import cross_site
 from leadrelay.snippet import Snippet
 from leadrelay.store import Click, SqlStore, store_of
+from leadrelay.trust.cross_site import cross_site
+from leadrelay.trust.hosts import HostCheck
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.trust.standing import Trust
 from leadrelay.vendor_api import VendorApis

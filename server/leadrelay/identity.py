@@ -21,7 +21,7 @@ from itsdangerous import Signer
 
 from leadrelay.caller import Caller
 from leadrelay.config import Settings
-from leadrelay.hosts import host_name
+from leadrelay.trust.hosts import host_name
 from leadrelay.vendors import CLICK_IDS
 
 VISITOR_COOKIE = "lr_vid"
