@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from leadrelay import probes
 from leadrelay.caller import Caller, route_path
@@ -229,10 +230,16 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
 
 def request_middleware(settings: Settings, service: Service) -> list[Middleware]:
     """Every request-level check, in order: the one list that wraps both the routes and the collect endpoint."""
-    # The Host header first: a name the service does not answer for, or one that is not a name, goes no further.
+    # The Host header first (after a trusted proxy's word on the client and scheme): a name the service
+    # does not answer for, or one that is not a name, goes no further.
     # A refusal on a vendor API's path is answered in that vendor's shape (leadrelay.vendor_api).
     answer = service.vendor_apis.answer
-    middleware: list[Middleware] = [Middleware(HostCheck, allowed_hosts=settings.allowed_hosts, answer=answer)]
+    middleware: list[Middleware] = []
+    if settings.trust_proxy_headers:
+        # The one reading of X-Forwarded-Proto and -For (leadrelay.identity's doc): the scope's scheme and
+        # client become what a proxy in forwarded_allow_ips says, whatever server runs the app.
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
+    middleware.append(Middleware(HostCheck, allowed_hosts=settings.allowed_hosts, answer=answer))
     if settings.allowed_origins:  # CORS only matters for other origins: with none allowed, no request pays for it
         # `*` is any http(s) origin, never `null` (Starlette's own "*" would answer that one too).
         wildcard = "*" in settings.allowed_origins
