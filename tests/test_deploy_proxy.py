@@ -100,13 +100,29 @@ def test_nginx_without_the_host_line_makes_the_site_cross_origin(deploy: Any) ->
     assert leadrelay.events() == []
 
 
-def test_nginx_appending_to_x_forwarded_for_would_let_a_visitor_choose_its_address(deploy: Any) -> None:
-    """Why the example replaces X-Forwarded-For: leadrelay takes its first entry."""
+def test_nginx_appending_to_x_forwarded_for_does_not_let_a_visitor_choose_its_address(deploy: Any) -> None:
+    """The last address before the trusted proxies is taken: what the visitor wrote before it is not."""
     leadrelay, front = deploy("nginx", edit={"X-Forwarded-For $remote_addr;": "X-Forwarded-For $proxy_add_x_forwarded_for;"})
     with visitor_client(front.url) as client:
         response = client.post("/lr/e", json=beacon("e-1"), headers={"Origin": front.url, "X-Forwarded-For": "203.0.113.9"})
     assert response.status_code == 200, response.text
-    assert leadrelay.wait_for_events(1)[0].context.ip == "203.0.113.9"
+    assert leadrelay.wait_for_events(1)[0].context.ip == VISITOR
+
+
+def test_a_visitor_past_the_proxy_is_not_believed_about_its_address_or_https(deploy: Any) -> None:
+    """A request straight to leadrelay, from an address outside forwarded_allow_ips, with forged X-Forwarded-*."""
+    leadrelay, _ = deploy("nginx")
+    forged = {"Host": "www.example.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    with visitor_client(leadrelay.url) as direct:
+        landing = direct.get("/lr/c?dub_id=clk_1", headers=forged)
+        as_https = direct.post("/lr/e", json=beacon("e-1"), headers={**forged, "Origin": SITE})
+        as_http = direct.post("/lr/e", json=beacon("e-2"), headers={**forged, "Origin": "http://www.example.com"})
+    assert landing.status_code == 204
+    assert all("Secure" not in header for header in set_cookies(landing).values())
+    assert as_https.status_code == 403  # not https: not leadrelay's own origin
+    assert as_http.status_code == 200, as_http.text
+    [event] = leadrelay.wait_for_events(1)
+    assert (event.id, event.context.ip) == ("e-2", VISITOR)
 
 
 HTTPS = {"proxy_set_header X-Forwarded-Proto $scheme;": "proxy_set_header X-Forwarded-Proto https;"}
@@ -138,7 +154,9 @@ def test_a_proxy_outside_forwarded_allow_ips_is_not_believed_about_https(deploy:
     """nginx connects from 127.0.0.2; with the default (127.0.0.1) leadrelay thinks its origin is http://."""
     leadrelay, front = deploy("nginx", edit=HTTPS, forwarded_allow_ips=["127.0.0.1"])
     with visitor_client(front.url) as client:
+        landing = client.get("/lr/c?dub_id=clk_1", headers={"Host": "www.example.com"})
         response = client.post("/lr/e", json=beacon("e-1"), headers={"Host": "www.example.com", "Origin": SITE})
+    assert all("Secure" not in header for header in set_cookies(landing).values())  # the same http:// as the origin check
     assert response.status_code == 403
     assert leadrelay.events() == []
 

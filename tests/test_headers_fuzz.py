@@ -32,8 +32,8 @@ from tests.support.fuzz import UNLIMITED, fuzz_settings
 FUZZ = fuzz_settings(150)
 BEACON = b'{"events":[{"id":"hf-1","dialect":"reshape","payload":{"event":{"name":"x"}}}]}'
 CONFIGS = {
-    # CORS reflects any Origin; X-Forwarded-* is read.
-    "open": {"allowed_origins": ["*"], "trust_proxy_headers": True},
+    # CORS reflects any Origin; X-Forwarded-* is read, from any peer (the TestClient's too).
+    "open": {"allowed_origins": ["*"], "trust_proxy_headers": True, "forwarded_allow_ips": ["*"]},
     # Named hosts and origins: most requests are refused, each with its own answer.
     "named": {"allowed_hosts": ["127.0.0.1", "*.example.com"], "allowed_origins": ["https://www.example.com"]},
 }

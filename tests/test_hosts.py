@@ -10,8 +10,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from leadrelay.app import create_app
-from leadrelay.hosts import host_name
 from leadrelay.sandbox.live import LiveServer
+from leadrelay.trust.hosts import host_name
 
 BEACON = json.dumps({"events": [{"id": "h-1", "dialect": "reshape", "payload": {"event": {"name": "x"}}}]})
 HOSTILE_HOSTS = [

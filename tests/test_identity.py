@@ -24,8 +24,17 @@ def set_cookies(response: Any) -> dict[str, Any]:
     return jar
 
 
-def client_for(make_settings: Any, base_url: str = "http://www.example.com", **settings: Any) -> TestClient:
-    return TestClient(create_app(make_settings(worker=False, **settings)), base_url=base_url)
+PROXY = ("127.0.0.1", 40000)
+"""A proxy in front, connecting from an address in forwarded_allow_ips (its default, 127.0.0.1)."""
+STRANGER = ("203.0.113.50", 40000)
+"""A peer outside forwarded_allow_ips: a visitor reaching the service directly, past the proxy."""
+BEACON = {"events": [{"id": "ip-1", "dialect": "croct", "type": "leadGenerated", "payload": {"leadId": "x"}}]}
+
+
+def client_for(
+    make_settings: Any, base_url: str = "http://www.example.com", client: tuple[str, int] = ("testclient", 50000), **settings: Any
+) -> TestClient:
+    return TestClient(create_app(make_settings(worker=False, **settings)), base_url=base_url, client=client)
 
 
 def visitor_of(make_settings: Any, value: str) -> str:
@@ -54,13 +63,32 @@ def test_over_https_the_cookies_are_secure(make_settings: Any) -> None:
     assert jar["dub_id"]["secure"] and jar[VISITOR_COOKIE]["secure"]
 
 
-def test_behind_a_trusted_tls_proxy_the_cookies_are_secure(make_settings: Any) -> None:
-    with client_for(make_settings, trust_proxy_headers=True) as client:
-        jar = set_cookies(client.get("/lr/c?dub_id=clk_1", headers={"X-Forwarded-Proto": "https"}))
-    assert jar["dub_id"]["secure"]
-    with client_for(make_settings) as client:  # an untrusted header changes nothing
-        jar = set_cookies(client.get("/lr/c?dub_id=clk_1", headers={"X-Forwarded-Proto": "https"}))
-    assert not jar["dub_id"]["secure"]
+def test_behind_a_trusted_tls_proxy_the_cookies_are_secure_and_the_https_origin_is_ours(make_settings: Any) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    with client_for(make_settings, client=PROXY, trust_proxy_headers=True) as client:
+        jar = set_cookies(client.get("/lr/c?dub_id=clk_1", headers=https))
+        beacon = client.post("/lr/e", json=BEACON, headers={**https, "Origin": "https://www.example.com"})
+    assert jar["dub_id"]["secure"] and jar[VISITOR_COOKIE]["secure"]
+    assert beacon.status_code == 200, beacon.text
+
+
+@pytest.mark.parametrize(
+    ("peer", "trust"),
+    [
+        (STRANGER, True),  # a peer outside forwarded_allow_ips: its X-Forwarded-Proto is its own word
+        (PROXY, False),  # the proxy's address, but proxy headers are off
+    ],
+)
+def test_a_forged_x_forwarded_proto_changes_nothing(make_settings: Any, peer: tuple[str, int], trust: bool) -> None:
+    """Neither the cookies' Secure nor the origin a beacon is checked against: both see the same plain http."""
+    https = {"X-Forwarded-Proto": "https"}
+    with client_for(make_settings, client=peer, trust_proxy_headers=trust) as client:
+        jar = set_cookies(client.get("/lr/c?dub_id=clk_1", headers=https))
+        as_https = client.post("/lr/e", json=BEACON, headers={**https, "Origin": "https://www.example.com"})
+        as_http = client.post("/lr/e", json=BEACON, headers={**https, "Origin": "http://www.example.com"})
+    assert not jar["dub_id"]["secure"] and not jar[VISITOR_COOKIE]["secure"]
+    assert as_https.status_code == 403
+    assert as_http.status_code == 200, as_http.text
 
 
 @pytest.mark.parametrize(
@@ -148,19 +176,33 @@ def test_collected_events_carry_the_visitor_and_click_ids_of_the_request(make_se
 
 
 @pytest.mark.parametrize(
-    ("trust", "forwarded", "ip"),
+    ("peer", "trust", "forwarded", "ip"),
     [
-        (True, "203.0.113.7, 10.0.0.1", "203.0.113.7"),  # the client, then the proxies it went through
-        (True, "2001:db8::7", "2001:db8::7"),
-        (True, "unknown", None),  # what some proxies write: not an address, so no vendor is sent it
-        (True, "203.0.113.7:443", "203.0.113.7"),  # some proxies add the port
-        (True, "[2001:db8::7]:443", "2001:db8::7"),
-        (False, "203.0.113.7", None),  # an untrusted header is ignored (the test client's own host is no IP)
+        (PROXY, True, "203.0.113.7", "203.0.113.7"),
+        (PROXY, True, "2001:db8::7", "2001:db8::7"),
+        (PROXY, True, "unknown", None),  # what some proxies write: not an address, so no vendor is sent it
+        (PROXY, True, "203.0.113.7:443", "203.0.113.7"),  # some proxies add the port
+        (PROXY, True, "[2001:db8::7]:443", "2001:db8::7"),
+        # A proxy that appends: the visitor's own claim comes first, and the address the proxy saw is the one taken.
+        (PROXY, True, "198.51.100.66, 203.0.113.7", "203.0.113.7"),
+        (STRANGER, True, "198.51.100.66", "203.0.113.50"),  # a peer outside forwarded_allow_ips: its own address
+        (PROXY, False, "198.51.100.66", "127.0.0.1"),  # proxy headers off: the peer's address
+        (("testclient", 50000), False, "198.51.100.66", None),  # the peer's address is no IP address
     ],
 )
-def test_the_visitor_ip_is_an_address_or_nothing(make_settings: Any, trust: bool, forwarded: str, ip: str | None) -> None:
-    body = {"events": [{"id": "ip-1", "dialect": "croct", "type": "leadGenerated", "payload": {"leadId": "x"}}]}
-    with client_for(make_settings, trust_proxy_headers=trust) as client:
-        assert client.post("/lr/e", json=body, headers={"X-Forwarded-For": forwarded}).status_code == 200
+def test_the_visitor_ip_is_a_trusted_proxys_word_or_the_peers(
+    make_settings: Any, peer: tuple[str, int], trust: bool, forwarded: str, ip: str | None
+) -> None:
+    with client_for(make_settings, client=peer, trust_proxy_headers=trust) as client:
+        assert client.post("/lr/e", json=BEACON, headers={"X-Forwarded-For": forwarded}).status_code == 200
         event = client.app.state.service.store.get_event("ip-1")  # type: ignore[attr-defined]
     assert event.context.ip == ip
+
+
+def test_a_chain_of_trusted_proxies_gives_the_address_the_first_one_saw(make_settings: Any) -> None:
+    """A CDN (in 10.0.0.0/8) in front of the proxy: each appends the address it saw; trusted ones are skipped."""
+    forwarded = {"X-Forwarded-For": "198.51.100.66, 203.0.113.7, 10.0.0.1"}
+    with client_for(make_settings, client=PROXY, trust_proxy_headers=True, forwarded_allow_ips=["127.0.0.1", "10.0.0.0/8"]) as client:
+        assert client.post("/lr/e", json=BEACON, headers=forwarded).status_code == 200
+        event = client.app.state.service.store.get_event("ip-1")  # type: ignore[attr-defined]
+    assert event.context.ip == "203.0.113.7"

@@ -20,8 +20,8 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.destinations.track_lead import customer_fields
 from leadrelay.event import Customer, LeadEvent
-from leadrelay.hosts import host_name, host_pattern
 from leadrelay.identity import CLICK_ID_PATTERN
+from leadrelay.trust.hosts import host_name, host_pattern
 from tests.support.keys import SERVER, SERVER_KEY
 
 HASH = "a" * 64

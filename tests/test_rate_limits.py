@@ -51,7 +51,8 @@ def test_an_address_over_its_limit_gets_429_with_retry_after(make_settings: Any)
 
 def test_a_visitor_over_its_limit_gets_429_whatever_its_addresses(make_settings: Any) -> None:
     app = create_app(make_settings(rate_limit_per_visitor="2/minute", trust_proxy_headers=True))
-    with TestClient(app, headers={"Content-Type": "text/plain"}) as client:
+    # From behind the proxy (127.0.0.1, in forwarded_allow_ips), whose X-Forwarded-For is believed.
+    with TestClient(app, headers={"Content-Type": "text/plain"}, client=("127.0.0.1", 4000)) as client:
 
         def send(address: str) -> Any:
             return client.post(ENDPOINT, content=json.dumps([croct()]), headers={"X-Forwarded-For": address})
@@ -61,6 +62,24 @@ def test_a_visitor_over_its_limit_gets_429_whatever_its_addresses(make_settings:
         assert [send(f"203.0.113.{n}").status_code for n in (2, 3)] == [200, 200]
         fourth = send("203.0.113.4")
         assert fourth.status_code == 429 and "this visitor" in fourth.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "limited"),
+    [
+        (("127.0.0.1", 4000), False),  # the proxy (in forwarded_allow_ips): each request is its visitor's address
+        (("203.0.113.50", 4000), True),  # a peer past the proxy: a forged X-Forwarded-For does not spread its count
+    ],
+)
+def test_the_address_counted_is_a_trusted_proxys_word_or_the_peers(make_settings: Any, peer: tuple[str, int], limited: bool) -> None:
+    app = create_app(make_settings(rate_limit_per_ip="2/minute", trust_proxy_headers=True))
+    with TestClient(app, headers={"Content-Type": "text/plain"}, client=peer) as client:
+        statuses = []
+        for n in range(3):
+            client.cookies.clear()  # no visitor cookie either: only the address is counted
+            response = client.post(ENDPOINT, content=json.dumps([croct()]), headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            statuses.append(response.status_code)
+    assert statuses == ([200, 200, 429] if limited else [200, 200, 200])
 
 
 def test_a_refused_request_is_not_read(make_settings: Any) -> None:

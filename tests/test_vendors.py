@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_snippet_reads_the_click_ids_the_registry_names() -> None:
+    """Checked, not generated: static/ is copied into sites' bundles as it is (leadrelay.vendors' doc)."""
     source = (ROOT / "static" / "lr.js").read_text()
     match = re.search(r"var VENDORS = (\[[^\]]*\]);", source)
     assert match, "static/lr.js no longer declares its VENDORS list"

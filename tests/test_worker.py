@@ -12,9 +12,10 @@ import pytest
 
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
+from leadrelay.event import LeadEvent
 from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_TOKEN
 from leadrelay.sandbox.vendors import Fault
-from leadrelay.store import Finish, SqlStore, open_store
+from leadrelay.store import DeliveryRow, Finish, SqlStore, open_store
 from leadrelay.worker import Worker, backoff
 from tests.fakes import Vendors
 from tests.fakes.helpers import deliver_all, enqueue, lead, settled, states, wait_for
@@ -132,6 +133,75 @@ async def test_a_crashed_workers_claims_expire_and_are_taken_again(
         store.close()
     assert worker.sent == 12
     assert (vendors.dub.count, vendors.pimms.count, vendors.reshape.count) == (4, 4, 4)
+
+
+async def test_a_retry_falls_due_on_the_stores_clock(
+    db_url: str, clock: FakeClock, delivery_settings: Make, vendors: Vendors
+) -> None:
+    """A failed attempt's retry is due on the store's clock: it waits while the store's time stands still,
+    however long the wall clock runs, and is sent once that time moves past its due time."""
+    s = delivery_settings(retry_base_s=60, retry_max_delay_s=60)  # the retry is due 30 to 60 s after the failure
+    vendors.dub.script(Fault.error(503))
+    store = open_store(db_url, clock)
+    store.setup()
+    worker = Worker(s, store)
+    await worker.start()
+    try:
+        [first] = enqueue(store, s, [lead(1)])
+        worker.wake()
+
+        def dub(event: LeadEvent) -> DeliveryRow:
+            [row] = store.list_deliveries(destination="dub", event_id=event.id)
+            return row
+
+        failed = await wait_for(lambda: dub(first).attempts == 1 and dub(first))
+        assert (failed.state, failed.last_status) == ("pending", 503)
+        assert clock.now + 30 <= failed.next_attempt_at <= clock.now + 60
+        # While the store's time stands still the retry is not due: a lead stored after it goes out, it does not.
+        [second] = enqueue(store, s, [lead(2)])
+        worker.wake()
+        await wait_for(lambda: dub(second).state == "delivered")
+        assert (dub(first).state, dub(first).attempts, vendors.dub.count) == ("pending", 1, 2)
+        clock.advance(60)
+        worker.wake()
+        retried = await wait_for(lambda: dub(first).state == "delivered" and dub(first))
+    finally:
+        await worker.stop()
+        store.close()
+    assert (retried.attempts, vendors.dub.count) == (2, 3)
+
+
+async def test_the_retry_window_is_measured_on_the_stores_clock(
+    db_url: str, clock: FakeClock, delivery_settings: Make, vendors: Vendors
+) -> None:
+    """A delivery is given up once it has had `max_attempts` and its first attempt is `retry_window_s` behind
+    on the store's clock; until then it is retried, whatever the wall clock says."""
+    s = delivery_settings(max_attempts=2, retry_window_s=3600, retry_base_s=60, retry_max_delay_s=60)
+    vendors.dub.outage = Fault.error(503)
+    store = open_store(db_url, clock)
+    store.setup()
+    worker = Worker(s, store)
+    await worker.start()
+
+    def dub_attempts(n: int) -> list[DeliveryRow]:
+        return [row for row in store.list_deliveries(destination="dub") if row.attempts == n]
+
+    try:
+        enqueue(store, s, [lead(1)])
+        worker.wake()
+        await wait_for(lambda: dub_attempts(1))
+        clock.advance(60)
+        worker.wake()
+        [second] = await wait_for(lambda: dub_attempts(2))
+        assert second.state == "pending"  # two attempts, one minute apart: within the window
+        clock.advance(3600)
+        worker.wake()
+        [third] = await wait_for(lambda: dub_attempts(3))
+    finally:
+        await worker.stop()
+        store.close()
+    assert third.state == "dead"
+    assert third.last_error is not None and third.last_error.startswith("gave up after 3 attempts over 1.0 h")
 
 
 async def test_a_stopped_worker_gives_its_claims_back(store: SqlStore, delivery_settings: Make, vendors: Vendors) -> None:

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from leadrelay import probes
 from leadrelay.caller import Caller, route_path
@@ -27,9 +28,8 @@ from leadrelay.collect import Collector
 from leadrelay.config import ANY_WEB_ORIGIN, Settings, load_settings
 from leadrelay.console import Console
 from leadrelay.demo import demo_page, demo_script
-from leadrelay.event_status import EventStatus
 from leadrelay.errors import BadRequest, Forbidden, Refused, StoreUnavailable, http_exception, refused, server_error
-from leadrelay.hosts import HostCheck
+from leadrelay.event_status import EventStatus
 from leadrelay.identity import CLICK_ID_PATTERN, Identity
 from leadrelay.intake import GroupCommitter
 from leadrelay.maintenance import Maintenance
@@ -39,9 +39,10 @@ from leadrelay.sandbox.api import SandboxApi
 from leadrelay.sandbox.fakes import SandboxVendors
 from leadrelay.sandbox.mode import NOTICE as SANDBOX_NOTICE
 from leadrelay.sandbox.mode import sandbox_on, sandboxed
-from leadrelay.sites import cross_site
 from leadrelay.snippet import Snippet
 from leadrelay.store import Click, SqlStore, store_of
+from leadrelay.trust.cross_site import cross_site
+from leadrelay.trust.hosts import HostCheck
 from leadrelay.trust.rate_limits import RateLimitMiddleware, RateLimits
 from leadrelay.trust.standing import Trust
 from leadrelay.vendor_api import VendorApis
@@ -229,10 +230,16 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
 
 def request_middleware(settings: Settings, service: Service) -> list[Middleware]:
     """Every request-level check, in order: the one list that wraps both the routes and the collect endpoint."""
-    # The Host header first: a name the service does not answer for, or one that is not a name, goes no further.
+    # The Host header first (after a trusted proxy's word on the client and scheme): a name the service
+    # does not answer for, or one that is not a name, goes no further.
     # A refusal on a vendor API's path is answered in that vendor's shape (leadrelay.vendor_api).
     answer = service.vendor_apis.answer
-    middleware: list[Middleware] = [Middleware(HostCheck, allowed_hosts=settings.allowed_hosts, answer=answer)]
+    middleware: list[Middleware] = []
+    if settings.trust_proxy_headers:
+        # The one reading of X-Forwarded-Proto and -For (leadrelay.identity's doc): the scope's scheme and
+        # client become what a proxy in forwarded_allow_ips says, whatever server runs the app.
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
+    middleware.append(Middleware(HostCheck, allowed_hosts=settings.allowed_hosts, answer=answer))
     if settings.allowed_origins:  # CORS only matters for other origins: with none allowed, no request pays for it
         # `*` is any http(s) origin, never `null` (Starlette's own "*" would answer that one too).
         wildcard = "*" in settings.allowed_origins

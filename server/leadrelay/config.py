@@ -32,8 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from leadrelay.hosts import ANY as ANY_HOST
-from leadrelay.hosts import host_pattern
+from leadrelay.trust.hosts import ANY as ANY_HOST
+from leadrelay.trust.hosts import host_pattern
 from leadrelay.trust.rate_limits import parse_limit, storage_uri
 from leadrelay.vendors import SETTINGS
 

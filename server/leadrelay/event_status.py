@@ -28,9 +28,9 @@ from leadrelay.event import LeadEvent
 from leadrelay.identity import Identity
 from leadrelay.protocol import EVENT_ID_PATTERN
 from leadrelay.routing import Router
-from leadrelay.sites import cross_site
 from leadrelay.store import SqlStore
 from leadrelay.store.views import DeliveryRow
+from leadrelay.trust.cross_site import cross_site
 from leadrelay.vendors import destination_states
 
 EVENT_ID = re.compile(EVENT_ID_PATTERN)

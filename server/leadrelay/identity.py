@@ -5,6 +5,13 @@ scripts (90 days, path=/, SameSite=Lax, domain without `www.`), plus Secure over
 HTTPS, but are set with Set-Cookie so Safari does not cap them at 7 days. The
 visitor id is a random id signed with the secret key; a cookie whose signature
 does not verify is ignored and replaced.
+
+The visitor's address and scheme are the ASGI scope's `client` and `scheme`, never
+X-Forwarded-* read here: with `trust_proxy_headers`, uvicorn's ProxyHeadersMiddleware
+(leadrelay.app.request_middleware) has set them from a proxy in `forwarded_allow_ips`,
+and left them alone for any other peer. One reading decides the cookies' Secure, the
+origin a request is checked against, the rate limits' address and the IP sent to vendors:
+a forged header from an untrusted peer changes none of them.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from itsdangerous import Signer
 
 from leadrelay.caller import Caller
 from leadrelay.config import Settings
-from leadrelay.hosts import host_name
+from leadrelay.trust.hosts import host_name
 from leadrelay.vendors import CLICK_IDS
 
 VISITOR_COOKIE = "lr_vid"
@@ -123,25 +130,14 @@ class Identity:
         return _domain_for(caller.header(b"host") or "")
 
     def is_https(self, caller: Caller) -> bool:
-        """Whether the visitor reached us over HTTPS (through a TLS-terminating proxy too, when trusted)."""
-        if caller.scheme == "https":
-            return True
-        if self.settings.trust_proxy_headers:
-            forwarded = caller.header(b"x-forwarded-proto") or ""
-            return forwarded.split(",", 1)[0].strip().lower() == "https"
-        return False
+        """Whether the visitor reached us over HTTPS: the request's scheme (a trusted proxy's, see the module's doc)."""
+        return caller.scheme == "https"
 
     def client_ip(self, caller: Caller) -> str | None:
-        """The visitor's IP address, or None when what the request says is not one (vendors refuse it)."""
+        """The visitor's IP address (a trusted proxy's X-Forwarded-For, see the module's doc), or None when
+        what the request says is not one (vendors refuse it)."""
         ip = caller.host
-        if self.settings.trust_proxy_headers:
-            forwarded = caller.header(b"x-forwarded-for")
-            if forwarded:
-                ip = forwarded.split(",", 1)[0].strip()
-        if ip is None or _is_ip(ip):
-            return ip
-        host = _hostname(ip)  # some proxies add the port: 203.0.113.7:443, [2001:db8::7]:443
-        return host if _is_ip(host) else None
+        return ip if ip is None or _is_ip(ip) else None
 
 
 @functools.lru_cache(maxsize=256)
@@ -150,14 +146,6 @@ def _domain_for(host_header: str) -> str | None:
     if host is None or host == "localhost" or host.endswith(".localhost") or "." not in host or _is_ip(host):
         return None
     return "." + host.removeprefix("www.")
-
-
-def _hostname(host_header: str) -> str:
-    """'www.example.com:8443' -> 'www.example.com'; '[::1]:80' -> '::1'."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 @functools.lru_cache(maxsize=1024)  # the same few addresses (a visitor's, a proxy's) come again and again

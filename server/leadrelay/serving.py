@@ -105,8 +105,7 @@ def uvicorn_config(
         lifespan="on",
         http=guarded_protocol(limits),
         ws="none",  # no route takes one, and an upgraded connection would leave the guard's limits
-        proxy_headers=settings.trust_proxy_headers,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=False,  # the app reads them itself, as trust_proxy_headers says (leadrelay.app.request_middleware)
     )
 
 

@@ -7,6 +7,11 @@ Its entry names its click-id cookie when it has one: the snippet reads that cook
 registry by tests/test_vendors.py), the server sets the cookie at `{prefix}/c`, and the
 envelope's `click_ids` takes the vendor's name as a key.
 
+The snippet's list is written in static/lr.js, not templated in when the server loads the
+script: the files in static/ are what a site may copy into its bundle (README, "As a module"),
+so they must run as they are, and the served bytes stay those `npm run build` checked. The
+list changes only with this registry (no setting changes it), in the same commit as a rebuild.
+
     Vendor("dub", DubSettings, dialect=dub.DIALECT, destination=DubDestination, click_id="dub_id", server_only=True)
 
 `server_only` marks a dialect that is a server's call (Dub's own `track/lead` and `track/sale` bodies):

@@ -13,6 +13,11 @@ Retries are durable: a failed attempt is written back as `pending` with its
 `next_attempt_at`, so a restart (or another worker) carries on where this one
 stopped. A crash loses nothing: its claims expire and are taken again, and only
 the requests in flight at that moment can be sent twice (at-least-once).
+
+Every time the worker writes to the store or compares with one it read there (a
+retry's due time, its retry window) is on the store's clock (`store.clock`: a test's
+FakeClock drives retries without sleeping). Only durations measured within this
+process (how long ago a claim was taken, a request's latency) use `time.monotonic`.
 """
 
 from __future__ import annotations
@@ -323,7 +328,7 @@ class Worker:
             return _Finish(claim, "deduplicated", outcome.status, error, response, healthy=True)
         if outcome.verdict == "dead":
             return _Finish(claim, "dead", outcome.status, error, response, healthy=False if outcome.unhealthy else None)
-        now = time.time()
+        now = self.store.clock()  # due times and the retry window are the store's: its clock, not the wall's
         attempt = claim.attempts + 1
         first = claim.first_attempt_at or now
         if attempt >= s.max_attempts and now - first >= s.retry_window_s:

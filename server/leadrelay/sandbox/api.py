@@ -33,8 +33,8 @@ from leadrelay.event import dump_event
 from leadrelay.sandbox.fakes import SandboxVendors
 from leadrelay.sandbox.mode import NOTICE
 from leadrelay.sandbox.vendors import Fault, FakeVendor, Received
-from leadrelay.sites import cross_site
 from leadrelay.store import SqlStore
+from leadrelay.trust.cross_site import cross_site
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_WAIT_S = 30.0

@@ -1,4 +1,9 @@
-"""Who may send what: rate limits (leadrelay.trust.rate_limits), and what a request's events may claim.
+"""Who may send what: which hosts are served, rate limits, and what a request's events may claim.
+
+Before anything else, a request must name a host the service answers for
+(leadrelay.trust.hosts), and is throttled by its rate limits (leadrelay.trust.rate_limits).
+`/lr/c` (which sets click-id cookies), an event's status and the sandbox API refuse a
+request another site sent (leadrelay.trust.cross_site).
 
 What the events may claim is decided once per request, before routing. A door (the
 collect endpoint; the drop-in vendor APIs reuse its server keys) says what it knows
