@@ -134,3 +134,16 @@ def test_over_the_rate_limit_is_a_429_in_reshapes_shape(start_relay: Any) -> Non
     assert limited.status_code == 429
     assert limited.json()["status"] == "error" and limited.json()["code"] == "rate_limited"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("path", PATHS)
+def test_a_wrong_method_is_a_405_in_reshapes_shape_with_allow(relay: Relay, method: str, path: str) -> None:
+    response = httpx.request(method, f"{relay.url}{path}?id={RESHAPE_SCRIPT}", headers=TOKEN)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json() == {
+        "status": "error",
+        "code": "method_not_allowed",
+        "message": f"{method} is not allowed on {path}: Reshape's API takes POST",
+    }
