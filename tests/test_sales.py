@@ -238,3 +238,73 @@ async def test_the_events_cli_lists_and_counts_each_kind(
     assert cli(["events", "--count"]) == 0
     assert capsys.readouterr().out.splitlines()[:3] == ["events: 3", "  leads: 2", "  sales: 1"]
 
+
+
+# -- a Reshape purchase (checkout_completed) is a sale ----------------------------------------------------
+
+PURCHASE = {
+    "event": {"name": "checkout_completed", "value": 49.99, "currency": "EUR", "id": "ORDER_1", "properties": {"payment_processor": "stripe"}},
+    "user": {"id": "cus_1", "email": "ann@example.com", "first_name": "Ann"},
+}
+
+
+def reshape_push(payload: dict[str, Any]) -> dict[str, Any]:
+    """A `reshape.push({...})` envelope as the snippet sends it to /lr/e."""
+    return {"id": f"push-{uuid.uuid4().hex[:12]}", "dialect": "reshape", "payload": payload}
+
+
+def test_a_reshape_purchase_goes_where_sales_go_and_dub_gets_it_as_a_purchase(delivery_settings: Make) -> None:
+    s = delivery_settings()
+    event = event_of_arrival(reshape_push(PURCHASE), request_seen())
+    assert event.kind == "sale"
+    assert Router(s).destinations_for(event) == ["dub", "reshape"]
+    out = DubDestination(s).prepare(event)
+    assert out.url.endswith("/track/sale")
+    assert out.json == {
+        "customerExternalId": "cus_1",
+        "amount": 4999,
+        "currency": "eur",
+        "eventName": "Purchase",  # Dub's own default name: dub_events maps leads
+        "paymentProcessor": "stripe",
+        "invoiceId": "ORDER_1",
+        "leadEventName": None,
+        "customerName": "Ann",
+        "customerEmail": "ann@example.com",
+        "customerAvatar": None,
+        "metadata": {"payment_processor": "stripe"},
+    }
+    renamed = DubDestination(delivery_settings(dub_events={"checkout_completed": "Order paid"})).prepare(event)
+    assert renamed.json["eventName"] == "Order paid"
+
+
+def test_a_reshape_purchase_without_a_customer_is_not_sent_to_dub_and_says_why(delivery_settings: Make) -> None:
+    s = delivery_settings()
+    event = event_of_arrival(reshape_push({"event": PURCHASE["event"]}), request_seen())
+    router = Router(s)
+    assert router.destinations_for(event) == ["reshape"]
+    assert router.skipped(event) == {
+        "dub": "Dub credits a sale to a customer id (customerExternalId), and this sale names none (nor an email)",
+        "pimms": "it takes no sales",
+    }
+    by_email = event_of_arrival(reshape_push({"event": PURCHASE["event"], "user": {"email": "Ann@Example.com"}}), request_seen())
+    assert DubDestination(s).prepare(by_email).json["customerExternalId"] == "ann@example.com"  # as a lead's id falls back
+
+
+async def test_a_pushed_purchase_reaches_dub_and_reshape_through_the_strict_fakes(delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings()
+    vendors.dub.customers["cus_1"] = {"name": "Ann", "email": None, "avatar": None, "externalId": "cus_1"}
+    bare = {"event": PURCHASE["event"] | {"id": "ORDER_2", "currency": "usd"}}
+    with TestClient(create_app(s.model_copy(update={"worker": False}))) as client:
+        for payload in (PURCHASE, bare):
+            response = client.post("/lr/e", json={"events": [reshape_push(payload)]})
+            assert response.json()["results"][0]["status"] == "accepted", response.text
+        store: SqlStore = client.app.state.service.store  # type: ignore[attr-defined]
+        assert store.list_events(5, kind="sale") and len(store.list_events(5, kind="sale")) == 2
+        await deliver_all(s, store)
+        assert states(store) == {"dub": {"delivered": 1}, "reshape": {"delivered": 2}}
+        assert store.recount_deliveries() == states(store)
+    [recorded] = vendors.dub.sales
+    assert (recorded["customerExternalId"], recorded["amount"], recorded["invoiceId"]) == ("cus_1", 4999, "ORDER_1")
+    sent = sorted((r.body["event"]["id"], r.body["event"]["name"], r.body["event"]["currency"]) for r in vendors.reshape.requests)
+    assert sent == [("ORDER_1", "checkout_completed", "EUR"), ("ORDER_2", "checkout_completed", "USD")]
+    assert vendors.pimms.requests == []

@@ -198,6 +198,11 @@ def major_units(amount: int, currency: str) -> float:
     return float(amount) if currency.lower() in ZERO_DECIMAL_CURRENCIES else amount / 100
 
 
+def minor_units(value: float, currency: str) -> int:
+    """A value in the currency's main unit as Dub's `amount`: in cents (1999 for 19.99 usd), whole in a zero-decimal currency."""
+    return round(value) if currency.lower() in ZERO_DECIMAL_CURRENCIES else round(value * 100)
+
+
 def track_sale_event(envelope: Envelope, body: TrackSale) -> LeadEvent:
     """The canonical sale event of a validated track-sale body: its id is derived from its invoice id, when it has one."""
     return LeadEvent(
