@@ -21,7 +21,8 @@ from leadrelay.event import LeadEvent
 from leadrelay.routing import Router
 from leadrelay.store import SqlStore
 from tests.fakes import DUB_KEY, RESHAPE_TOKEN, Receiver, Vendors
-from tests.fakes.helpers import deliver_all, enqueue, lead, send, states
+from tests.fakes.helpers import deliver_all, enqueue, lead, send, settled, states, wait_for
+from leadrelay.worker import Worker
 from tests.support.arrivals import request_seen
 from leadrelay.arrival import event_of_arrival
 from tests.support.keys import SERVER
@@ -308,3 +309,70 @@ async def test_a_pushed_purchase_reaches_dub_and_reshape_through_the_strict_fake
     sent = sorted((r.body["event"]["id"], r.body["event"]["name"], r.body["event"]["currency"]) for r in vendors.reshape.requests)
     assert sent == [("ORDER_1", "checkout_completed", "EUR"), ("ORDER_2", "checkout_completed", "USD")]
     assert vendors.pimms.requests == []
+
+
+# -- Dub's `sale: null`: unattributed -------------------------------------------------------------------
+
+
+def test_dub_answering_sale_null_is_unattributed_naming_the_customer_and_how_long_it_is_tried(delivery_settings: Make) -> None:
+    from leadrelay.destinations.base import classify
+    import httpx
+
+    dub = DubDestination(delivery_settings(dub_unattributed_retry_s=120))
+    null = httpx.Response(200, json={"eventName": "Invoice paid", "customer": None, "sale": None})
+    outcome = classify(dub, null, event=sale_event())
+    assert (outcome.verdict, outcome.status, outcome.retry_for_s) == ("unattributed", 200, 120)
+    assert outcome.error is not None and outcome.error.startswith("Dub knows no customer 'cus_1': the sale was not attributed")
+    free = classify(dub, null, event=sale_event(SALE_BODY | {"amount": 0}))
+    assert (free.verdict, free.error, free.retry_for_s) == ("unattributed", "Dub records no sale of amount 0: the sale was not attributed", 0)
+    recorded = httpx.Response(200, json={"eventName": "Invoice paid", "customer": {"id": "cus_1"}, "sale": {"amount": 4999}})
+    assert classify(dub, recorded, event=sale_event()).verdict == "delivered"
+
+
+async def test_an_unattributed_sale_is_tried_again_and_credited_once_the_customers_lead_is_at_dub(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors
+) -> None:
+    s = delivery_settings(dub_unattributed_retry_s=60, reshape_sales=False)
+    enqueue(store, s, [sale()])
+    worker = Worker(s, store)
+    await worker.start()
+    try:
+        await wait_for(lambda: vendors.dub.requests, what="the first attempt")
+        [row] = store.list_deliveries("pending", "dub")  # sale: null, tried again later
+        assert row.attempts == 1 and row.last_error is not None and "Dub knows no customer 'cus_1'" in row.last_error
+        vendors.dub.customers["cus_1"] = {"name": "Ann Lee", "email": None, "avatar": None, "externalId": "cus_1"}  # its lead is in
+        await wait_for(lambda: settled(store), what="the sale to be credited")
+    finally:
+        await worker.stop()
+    assert states(store) == store.recount_deliveries() == {"dub": {"delivered": 1}}
+    assert vendors.dub.sales == [SALE_BODY]
+    assert len(vendors.dub.requests) >= 2
+
+
+async def test_an_unattributed_sale_is_final_once_its_retry_time_is_over_and_an_amount_of_0_at_once(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors
+) -> None:
+    s = delivery_settings(dub_unattributed_retry_s=0.5, reshape_sales=False)
+    enqueue(store, s, [sale(), sale(SALE_BODY | {"invoiceId": "in_free", "customerExternalId": "cus_free", "amount": 0})])
+    vendors.dub.customers["cus_free"] = {"name": "Free", "email": None, "avatar": None, "externalId": "cus_free"}
+    await deliver_all(s, store)
+    assert states(store) == store.recount_deliveries() == {"dub": {"unattributed": 2}}
+    rows = {row.event_id: row for row in store.list_deliveries("unattributed", "dub")}
+    unknown, free = rows[sale_event_id("in_1")], rows[sale_event_id("in_free")]
+    assert unknown.attempts >= 2 and unknown.last_error is not None
+    assert unknown.last_error.endswith(f"names no click) ({unknown.attempts} attempts)")
+    assert (free.attempts, free.last_error) == (1, "Dub records no sale of amount 0: the sale was not attributed")
+    assert vendors.dub.sales == []
+
+
+async def test_the_deliveries_cli_lists_unattributed_sales(
+    store: SqlStore, delivery_settings: Make, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = delivery_settings(dub_unattributed_retry_s=0, reshape_sales=False)
+    enqueue(store, s, [sale()])
+    await deliver_all(s, store)
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    assert cli(["deliveries", "--state", "unattributed"]) == 0
+    out = capsys.readouterr().out
+    assert "dub" in out and "unattributed" in out and "Dub knows no customer 'cus_1'" in out
+    assert cli(["check", "--recount"]) == 0

@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_discard)
 
     p = command("deliveries", "list deliveries (dead letters by default) with their reasons")
-    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "all"], help="which")
+    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "unattributed", "all"], help="which")
     p.add_argument("--destination", metavar="NAME", choices=destinations, help=f"only this destination's ({', '.join(destinations)})")
     p.add_argument("--event", metavar="ID", help="only this event's")
     p.add_argument("--limit", type=int, default=100, help="at most this many")

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
-from leadrelay.destinations.base import WILDCARD, BaseUrl, Outgoing, Undeliverable, fit_metadata
+from leadrelay.destinations.base import WILDCARD, BaseUrl, Outgoing, Unattributed, Undeliverable, fit_metadata
 from leadrelay.destinations.track_lead import TrackLeadDestination, customer_fields, optional_fields
 from leadrelay.dialects.common import json_length
 from leadrelay.dialects.dub import MAX_METADATA, MODES, Mode
@@ -42,6 +42,8 @@ class DubSettings(BaseModel):
     dub_mode: Mode = "async"
     dub_deferred: bool = False
     dub_rate_per_minute: int = Field(default=60, ge=0)  # Dub's lowest plan; 0: not paced
+    dub_unattributed_retry_s: float = Field(default=600.0, ge=0)
+    """How long after its first attempt a sale Dub answered `sale: null` for (no such customer) is tried again."""
 
 
 class DubDestination(TrackLeadDestination):
@@ -62,6 +64,22 @@ class DubDestination(TrackLeadDestination):
     @property
     def events(self) -> dict[str, str]:
         return self.settings.dub_events  # type: ignore[no-any-return]
+
+    def unattributed(self, kept: Any, event: LeadEvent | None) -> Unattributed | None:
+        """`sale: null` in a 200 to /track/sale: Dub recorded no sale. For an amount of 0 it never will; else it knows
+        no customer of this id (and the sale names no click), which a lead still on its way may change: tried again
+        for dub_unattributed_retry_s (Dub caches only the answers that record a sale, so a retry is looked at anew)."""
+        if not isinstance(kept, dict) or "sale" not in kept or kept["sale"] is not None:
+            return None
+        sale = event.sale if event is not None else None
+        if sale is not None and sale.amount <= 0:
+            return Unattributed("Dub records no sale of amount 0: the sale was not attributed")
+        customer = sale_customer(event) if event is not None else None
+        reason = (
+            f"Dub knows no customer {customer!r}: the sale was not attributed (no lead of this customer reached Dub,"
+            " and the sale names no click)"
+        )
+        return Unattributed(reason, self.settings.dub_unattributed_retry_s)
 
     def names(self, kind: Kind) -> dict[str, str]:
         """A sale of another dialect is Dub's `Purchase`, unless dub_events maps its name (or every name: '*')."""

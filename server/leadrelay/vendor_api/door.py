@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 METHODS = ("POST",)
 """What every vendor API path takes; another method is answered 405 in the vendor's shape, with `Allow`."""
-SETTLED = ("delivered", "deduplicated", "dead")
+SETTLED = ("delivered", "deduplicated", "unattributed", "dead")
 """A delivery in one of these states has the vendor's last word."""
 POLL_FIRST_S = 0.02
 POLL_MAX_S = 0.25
