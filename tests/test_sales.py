@@ -337,9 +337,9 @@ async def test_an_unattributed_sale_is_tried_again_and_credited_once_the_custome
     worker = Worker(s, store)
     await worker.start()
     try:
-        await wait_for(lambda: vendors.dub.requests, what="the first attempt")
-        [row] = store.list_deliveries("pending", "dub")  # sale: null, tried again later
-        assert row.attempts == 1 and row.last_error is not None and "Dub knows no customer 'cus_1'" in row.last_error
+        tried = lambda: [r for r in store.list_deliveries("pending", "dub") if r.attempts]  # noqa: E731
+        [row] = await wait_for(tried, what="the first attempt recorded")  # sale: null, tried again later
+        assert row.last_status == 200 and row.last_error is not None and "Dub knows no customer 'cus_1'" in row.last_error
         vendors.dub.customers["cus_1"] = {"name": "Ann Lee", "email": None, "avatar": None, "externalId": "cus_1"}  # its lead is in
         await wait_for(lambda: settled(store), what="the sale to be credited")
     finally:
@@ -365,7 +365,7 @@ async def test_an_unattributed_sale_is_final_once_its_retry_time_is_over_and_an_
     assert vendors.dub.sales == []
 
 
-async def test_the_deliveries_cli_lists_unattributed_sales(
+async def test_the_deliveries_cli_lists_unattributed_sales_and_replay_re_queues_them_when_asked(
     store: SqlStore, delivery_settings: Make, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s = delivery_settings(dub_unattributed_retry_s=0, reshape_sales=False)
@@ -375,4 +375,9 @@ async def test_the_deliveries_cli_lists_unattributed_sales(
     assert cli(["deliveries", "--state", "unattributed"]) == 0
     out = capsys.readouterr().out
     assert "dub" in out and "unattributed" in out and "Dub knows no customer 'cus_1'" in out
+    assert cli(["replay", "--all"]) == 0  # dead letters only
+    assert "re-queued 0 dead-lettered deliveries" in capsys.readouterr().out
+    assert cli(["replay", "--all", "--unattributed"]) == 0
+    assert "re-queued 1 unattributed deliveries" in capsys.readouterr().out
+    assert states(store) == {"dub": {"pending": 1}}
     assert cli(["check", "--recount"]) == 0
