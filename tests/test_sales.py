@@ -276,6 +276,8 @@ def test_a_reshape_purchase_goes_where_sales_go_and_dub_gets_it_as_a_purchase(de
     }
     renamed = DubDestination(delivery_settings(dub_events={"checkout_completed": "Order paid"})).prepare(event)
     assert renamed.json["eventName"] == "Order paid"
+    every_lead = DubDestination(delivery_settings(dub_events={"*": "Sign up"})).prepare(event)
+    assert every_lead.json["eventName"] == "Purchase"  # a leads' wildcard does not make a sale a sign-up
 
 
 def test_a_reshape_purchase_without_a_customer_is_not_sent_to_dub_and_says_why(delivery_settings: Make) -> None:

@@ -375,6 +375,8 @@ def test_a_purchase_needs_a_value_a_currency_and_an_id() -> None:
     [
         ({"value": -1}, "event.value", "a purchase's value must be between 0 and 9007199254740991"),
         ({"value": 1e300}, "event.value", "a purchase's value must be between 0 and 9007199254740991"),
+        ({"value": 1.7e308}, "event.value", "a purchase's value must be between 0 and 9007199254740991"),
+        ({"value": 9007199254740992, "currency": "JPY"}, "event.value", "a purchase's value must be between 0"),
         ({"currency": "euro"}, "event.currency", "must be an ISO 4217 currency code: 3 letters, e.g. USD"),
         ({"value": "49.99"}, "event.value", ""),
     ],

@@ -3,8 +3,11 @@
 A sale needs no click id: Dub credits it to the customer's lead (`leadEventName` names which) or,
 with `clickId`, to that click. It needs a customer id (`customerExternalId`): a sale from another
 dialect (Reshape's `checkout_completed`) without one (nor an email, which stands for it as it does
-for a lead) is not sent (`refusal`); its name is `Purchase`, Dub's default, unless `dub_events` maps it. Its `invoiceId` is Dub's idempotency key, as it is leadrelay's
+for a lead) is not sent (`refusal`); its name is `Purchase`, Dub's default, unless `dub_events`
+names it. Its `invoiceId` is Dub's idempotency key, as it is leadrelay's
 (leadrelay.dialects.dub.sale_event_id): every attempt of a delivery sends the same one.
+
+Dub answers `sale: null` when it records no sale (`unattributed`): the delivery's own final state.
 """
 
 from __future__ import annotations
@@ -82,8 +85,8 @@ class DubDestination(TrackLeadDestination):
         return Unattributed(reason, self.settings.dub_unattributed_retry_s)
 
     def names(self, kind: Kind) -> dict[str, str]:
-        """A sale of another dialect is Dub's `Purchase`, unless dub_events maps its name (or every name: '*')."""
-        return {WILDCARD: SALE_NAME, **self.events} if kind == "sale" else self.events
+        """A sale of another dialect is Dub's `Purchase`, unless dub_events names it (its '*' is for leads)."""
+        return {**self.events, WILDCARD: SALE_NAME} if kind == "sale" else self.events
 
     @property
     def rate_per_minute(self) -> int:

@@ -28,7 +28,7 @@ from leadrelay.dialects.common import (
     validate,
     whole_number,
 )
-from leadrelay.dialects.dub import MAX_AMOUNT, PAYMENT_PROCESSORS, minor_units
+from leadrelay.dialects.dub import MAX_AMOUNT, PAYMENT_PROCESSORS, minor_unit, minor_units
 from leadrelay.event import Address, Consent, Context, Customer, Kind, LeadEvent, Sale
 from leadrelay.dialects.base import FieldError, errors_from_validation
 
@@ -165,16 +165,18 @@ def purchase_errors(payload: dict[str, Any]) -> list[FieldError]:
     if not isinstance(event, dict) or event.get("name") != PURCHASE:
         return []
     needs = {"value": "its value", "currency": "a currency", "id": "an id, the deduplication key (the order's)"}
+    missing = f"required property is missing: {PURCHASE} events need"
     errors = [
-        FieldError(path=f"event.{key}", message=f"required property is missing: {PURCHASE} events need {what}", rule="missing")
+        FieldError(path=f"event.{key}", message=f"{missing} {what}", rule="missing")
         for key, what in needs.items()
         if event.get(key) is None
     ]
     value, currency = event.get("value"), event.get("currency")
     if isinstance(currency, str) and not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
-        errors.append(FieldError(path="event.currency", message="must be an ISO 4217 currency code: 3 letters, e.g. USD", rule="currency"))
+        message = "must be an ISO 4217 currency code: 3 letters, e.g. USD"
+        errors.append(FieldError(path="event.currency", message=message, rule="currency"))
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(currency, str):
-        if not 0 <= value or minor_units(value, currency) > MAX_AMOUNT:
+        if not 0 <= value or value * minor_unit(currency) > MAX_AMOUNT:  # compared unrounded: 1e308 * 100 is inf
             message = f"a purchase's value must be between 0 and {MAX_AMOUNT} in the currency's smallest unit"
             errors.append(FieldError(path="event.value", message=message, rule="range"))
     return errors
