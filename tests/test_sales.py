@@ -383,3 +383,4 @@ async def test_the_deliveries_cli_lists_unattributed_sales_and_replay_re_queues_
     assert "re-queued 1 unattributed deliveries" in capsys.readouterr().out
     assert states(store) == {"dub": {"pending": 1}}
     assert cli(["check", "--recount"]) == 0
+    assert "delivery counts checked: they were right" in capsys.readouterr().out
