@@ -6,8 +6,8 @@
   "use strict";
   var body = document.body.dataset;
   var NAMES = { dub: "Dub", pimms: "PIMMS", reshape: "DATA Reshape", webhook: "Webhook" };
-  var FINAL = { delivered: 1, deduplicated: 1, dead: 1 };
-  var TONE = { stored: "ok", delivered: "ok", deduplicated: "ok", pending: "warn", retrying: "warn", dead: "bad", rejected: "bad" };
+  var FINAL = { delivered: 1, deduplicated: 1, unattributed: 1, dead: 1 };
+  var TONE = { stored: "ok", delivered: "ok", deduplicated: "ok", unattributed: "warn", pending: "warn", retrying: "warn", dead: "bad", rejected: "bad" };
   var path = document.getElementById("path");
   var shown = {}; // event id -> its view
 

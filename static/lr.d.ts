@@ -105,14 +105,15 @@ export interface TrackError extends Error {
 /** DATA Reshape's push object: listed keys are checked, others are passed through. */
 export interface ReshapeEvent {
   event: {
-    /** Required; lead events are lead_created, lead_qualified, lead_disqualified. */
+    /** Required; lead events are lead_created, lead_qualified, lead_disqualified; checkout_completed is a sale. */
     name: string;
+    /** Required for checkout_completed: 0 or more, in the currency's main unit (49.99). */
     value?: number;
-    /** Required by Reshape for lead events. */
+    /** Required by Reshape for lead events and checkout_completed (ISO 4217 for it). */
     currency?: string;
     /** Default 1. */
     exchange_rate?: number;
-    /** The deduplication key; required by Reshape for lead events. */
+    /** The deduplication key; required by Reshape for lead events and checkout_completed (the order's id). */
     id?: string;
     properties?: { [key: string]: unknown };
   };

@@ -21,7 +21,8 @@ from leadrelay.event import LeadEvent
 from leadrelay.routing import Router
 from leadrelay.store import SqlStore
 from tests.fakes import DUB_KEY, RESHAPE_TOKEN, Receiver, Vendors
-from tests.fakes.helpers import deliver_all, enqueue, lead, send, states
+from tests.fakes.helpers import deliver_all, enqueue, lead, send, settled, states, wait_for
+from leadrelay.worker import Worker
 from tests.support.arrivals import request_seen
 from leadrelay.arrival import event_of_arrival
 from tests.support.keys import SERVER
@@ -238,3 +239,148 @@ async def test_the_events_cli_lists_and_counts_each_kind(
     assert cli(["events", "--count"]) == 0
     assert capsys.readouterr().out.splitlines()[:3] == ["events: 3", "  leads: 2", "  sales: 1"]
 
+
+
+# -- a Reshape purchase (checkout_completed) is a sale ----------------------------------------------------
+
+PURCHASE = {
+    "event": {"name": "checkout_completed", "value": 49.99, "currency": "EUR", "id": "ORDER_1", "properties": {"payment_processor": "stripe"}},
+    "user": {"id": "cus_1", "email": "ann@example.com", "first_name": "Ann"},
+}
+
+
+def reshape_push(payload: dict[str, Any]) -> dict[str, Any]:
+    """A `reshape.push({...})` envelope as the snippet sends it to /lr/e."""
+    return {"id": f"push-{uuid.uuid4().hex[:12]}", "dialect": "reshape", "payload": payload}
+
+
+def test_a_reshape_purchase_goes_where_sales_go_and_dub_gets_it_as_a_purchase(delivery_settings: Make) -> None:
+    s = delivery_settings()
+    event = event_of_arrival(reshape_push(PURCHASE), request_seen())
+    assert event.kind == "sale"
+    assert Router(s).destinations_for(event) == ["dub", "reshape"]
+    out = DubDestination(s).prepare(event)
+    assert out.url.endswith("/track/sale")
+    assert out.json == {
+        "customerExternalId": "cus_1",
+        "amount": 4999,
+        "currency": "eur",
+        "eventName": "Purchase",  # Dub's own default name: dub_events maps leads
+        "paymentProcessor": "stripe",
+        "invoiceId": "ORDER_1",
+        "leadEventName": None,
+        "customerName": "Ann",
+        "customerEmail": "ann@example.com",
+        "customerAvatar": None,
+        "metadata": {"payment_processor": "stripe"},
+    }
+    renamed = DubDestination(delivery_settings(dub_events={"checkout_completed": "Order paid"})).prepare(event)
+    assert renamed.json["eventName"] == "Order paid"
+    every_lead = DubDestination(delivery_settings(dub_events={"*": "Sign up"})).prepare(event)
+    assert every_lead.json["eventName"] == "Purchase"  # a leads' wildcard does not make a sale a sign-up
+
+
+def test_a_reshape_purchase_without_a_customer_is_not_sent_to_dub_and_says_why(delivery_settings: Make) -> None:
+    s = delivery_settings()
+    event = event_of_arrival(reshape_push({"event": PURCHASE["event"]}), request_seen())
+    router = Router(s)
+    assert router.destinations_for(event) == ["reshape"]
+    assert router.skipped(event) == {
+        "dub": "Dub credits a sale to a customer id (customerExternalId), and this sale names none (nor an email)",
+        "pimms": "it takes no sales",
+    }
+    by_email = event_of_arrival(reshape_push({"event": PURCHASE["event"], "user": {"email": "Ann@Example.com"}}), request_seen())
+    assert DubDestination(s).prepare(by_email).json["customerExternalId"] == "ann@example.com"  # as a lead's id falls back
+
+
+async def test_a_pushed_purchase_reaches_dub_and_reshape_through_the_strict_fakes(delivery_settings: Make, vendors: Vendors) -> None:
+    s = delivery_settings()
+    vendors.dub.customers["cus_1"] = {"name": "Ann", "email": None, "avatar": None, "externalId": "cus_1"}
+    bare = {"event": PURCHASE["event"] | {"id": "ORDER_2", "currency": "usd"}}
+    with TestClient(create_app(s.model_copy(update={"worker": False}))) as client:
+        for payload in (PURCHASE, bare):
+            response = client.post("/lr/e", json={"events": [reshape_push(payload)]})
+            assert response.json()["results"][0]["status"] == "accepted", response.text
+        store: SqlStore = client.app.state.service.store  # type: ignore[attr-defined]
+        assert store.list_events(5, kind="sale") and len(store.list_events(5, kind="sale")) == 2
+        await deliver_all(s, store)
+        assert states(store) == {"dub": {"delivered": 1}, "reshape": {"delivered": 2}}
+        assert store.recount_deliveries() == states(store)
+    [recorded] = vendors.dub.sales
+    assert (recorded["customerExternalId"], recorded["amount"], recorded["invoiceId"]) == ("cus_1", 4999, "ORDER_1")
+    sent = sorted((r.body["event"]["id"], r.body["event"]["name"], r.body["event"]["currency"]) for r in vendors.reshape.requests)
+    assert sent == [("ORDER_1", "checkout_completed", "EUR"), ("ORDER_2", "checkout_completed", "USD")]
+    assert vendors.pimms.requests == []
+
+
+# -- Dub's `sale: null`: unattributed -------------------------------------------------------------------
+
+
+def test_dub_answering_sale_null_is_unattributed_naming_the_customer_and_how_long_it_is_tried(delivery_settings: Make) -> None:
+    from leadrelay.destinations.base import classify
+    import httpx
+
+    dub = DubDestination(delivery_settings(dub_unattributed_retry_s=120))
+    null = httpx.Response(200, json={"eventName": "Invoice paid", "customer": None, "sale": None})
+    outcome = classify(dub, null, event=sale_event())
+    assert (outcome.verdict, outcome.status, outcome.retry_for_s) == ("unattributed", 200, 120)
+    assert outcome.error is not None and outcome.error.startswith("Dub knows no customer 'cus_1': the sale was not attributed")
+    free = classify(dub, null, event=sale_event(SALE_BODY | {"amount": 0}))
+    assert (free.verdict, free.error, free.retry_for_s) == ("unattributed", "Dub records no sale of amount 0: the sale was not attributed", 0)
+    recorded = httpx.Response(200, json={"eventName": "Invoice paid", "customer": {"id": "cus_1"}, "sale": {"amount": 4999}})
+    assert classify(dub, recorded, event=sale_event()).verdict == "delivered"
+
+
+async def test_an_unattributed_sale_is_tried_again_and_credited_once_the_customers_lead_is_at_dub(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors
+) -> None:
+    s = delivery_settings(dub_unattributed_retry_s=60, reshape_sales=False)
+    enqueue(store, s, [sale()])
+    worker = Worker(s, store)
+    await worker.start()
+    try:
+        tried = lambda: [r for r in store.list_deliveries("pending", "dub") if r.attempts]  # noqa: E731
+        [row] = await wait_for(tried, what="the first attempt recorded")  # sale: null, tried again later
+        assert row.last_status == 200 and row.last_error is not None and "Dub knows no customer 'cus_1'" in row.last_error
+        vendors.dub.customers["cus_1"] = {"name": "Ann Lee", "email": None, "avatar": None, "externalId": "cus_1"}  # its lead is in
+        await wait_for(lambda: settled(store), what="the sale to be credited")
+    finally:
+        await worker.stop()
+    assert states(store) == store.recount_deliveries() == {"dub": {"delivered": 1}}
+    assert vendors.dub.sales == [SALE_BODY]
+    assert len(vendors.dub.requests) >= 2
+
+
+async def test_an_unattributed_sale_is_final_once_its_retry_time_is_over_and_an_amount_of_0_at_once(
+    store: SqlStore, delivery_settings: Make, vendors: Vendors
+) -> None:
+    s = delivery_settings(dub_unattributed_retry_s=0.5, reshape_sales=False)
+    enqueue(store, s, [sale(), sale(SALE_BODY | {"invoiceId": "in_free", "customerExternalId": "cus_free", "amount": 0})])
+    vendors.dub.customers["cus_free"] = {"name": "Free", "email": None, "avatar": None, "externalId": "cus_free"}
+    await deliver_all(s, store)
+    assert states(store) == store.recount_deliveries() == {"dub": {"unattributed": 2}}
+    rows = {row.event_id: row for row in store.list_deliveries("unattributed", "dub")}
+    unknown, free = rows[sale_event_id("in_1")], rows[sale_event_id("in_free")]
+    assert unknown.attempts >= 2 and unknown.last_error is not None
+    assert unknown.last_error.endswith(f"names no click) ({unknown.attempts} attempts)")
+    assert (free.attempts, free.last_error) == (1, "Dub records no sale of amount 0: the sale was not attributed")
+    assert vendors.dub.sales == []
+
+
+async def test_the_deliveries_cli_lists_unattributed_sales_and_replay_re_queues_them_when_asked(
+    store: SqlStore, delivery_settings: Make, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = delivery_settings(dub_unattributed_retry_s=0, reshape_sales=False)
+    enqueue(store, s, [sale()])
+    await deliver_all(s, store)
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", s.database_url)
+    assert cli(["deliveries", "--state", "unattributed"]) == 0
+    out = capsys.readouterr().out
+    assert "dub" in out and "unattributed" in out and "Dub knows no customer 'cus_1'" in out
+    assert cli(["replay", "--all"]) == 0  # dead letters only
+    assert "re-queued 0 dead-lettered deliveries" in capsys.readouterr().out
+    assert cli(["replay", "--all", "--unattributed"]) == 0
+    assert "re-queued 1 unattributed deliveries" in capsys.readouterr().out
+    assert states(store) == {"dub": {"pending": 1}}
+    assert cli(["check", "--recount"]) == 0
+    assert "delivery counts checked: they were right" in capsys.readouterr().out

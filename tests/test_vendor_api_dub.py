@@ -313,3 +313,25 @@ async def test_a_lead_from_the_sdk_fans_out_to_the_other_destinations_as_routing
     assert sent[0]["event"]["name"] == "lead_created"
     assert sent[0]["user"] == {"id": who, "email": ["f@example.com"]}
     assert sent[0]["cookies"] == {"dub_id": "clk_fan"}
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", [LEAD_PATH, "/lr/dub/track/sale"])
+def test_a_wrong_method_is_a_405_in_dubs_envelope_with_allow(relay: Relay, method: str, path: str) -> None:
+    response = httpx.request(method, relay.url + path, headers=SERVER, json={"clickId": "c", "eventName": "Sign up"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    # Dub has no code for 405 (its SDKs raise their generic SDKError): leadrelay's, in Dub's envelope and doc_url rule.
+    assert response.json() == {
+        "error": {
+            "code": "method_not_allowed",
+            "message": f"{method} is not allowed on {path}: Dub's API takes POST",
+            "doc_url": "https://dub.co/docs/api-reference/errors#method-not_allowed",
+        }
+    }
+    assert relay.store.count("events") == 0
+
+
+def test_a_head_is_a_405_with_allow_and_no_body(relay: Relay) -> None:
+    response = httpx.head(relay.url + LEAD_PATH, headers=SERVER)
+    assert (response.status_code, response.headers["allow"], response.content) == (405, "POST", b"")

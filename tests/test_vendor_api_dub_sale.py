@@ -92,7 +92,8 @@ async def test_a_sale_from_the_sdk_is_stored_answered_and_reaches_dub_and_reshap
     assert relay.vendors.pimms.requests == []
 
 
-async def test_a_repeat_invoice_id_is_stored_once_and_answered_as_the_first(relay: Relay) -> None:
+async def test_a_repeat_invoice_id_is_stored_once_and_answered_as_the_first(start_relay: Any) -> None:
+    relay = start_relay(dub_unattributed_retry_s=0)
     bill = invoice()
     with sdk(relay) as client:
         first = client.track.sale(request={"customer_external_id": "cus_8", "amount": 1000, "invoice_id": bill})
@@ -105,6 +106,7 @@ async def test_a_repeat_invoice_id_is_stored_once_and_answered_as_the_first(rela
     await delivered(relay, 4)
     assert [body["amount"] for body in relay.vendors.dub.sales] == []  # cus_8 has no lead at Dub: nothing recorded
     assert sorted(r.body["amount"] for r in relay.vendors.dub.requests) == [1000, 3000]
+    assert relay.store.delivery_counts()["dub"] == {"unattributed": 2}  # Dub answered sale: null to both
 
 
 def test_a_sale_without_an_invoice_id_is_stored_each_time(relay: Relay) -> None:
@@ -204,3 +206,21 @@ def test_the_largest_body_allowed_is_taken_and_one_byte_more_is_dubs_413(relay: 
     assert stored is not None and stored.customer.external_id == body["customerExternalId"]
     refused = httpx.post(relay.url + SALE_PATH, content=content + b" ", headers=headers)
     assert refused.status_code == 413 and refused.json()["error"]["message"] == f"the body is larger than {limit} bytes"
+
+
+async def test_a_sale_dub_answers_sale_null_for_is_unattributed_with_the_customer_named(start_relay: Any) -> None:
+    relay = start_relay(dub_unattributed_retry_s=0)
+    bill = invoice()
+    with sdk(relay) as client:
+        answer = client.track.sale(request={"customer_external_id": "cus_nobody", "amount": 2500, "invoice_id": bill})
+    assert answer.sale is not None and answer.sale.amount == 2500  # leadrelay's answer: stored, Dub's word comes later
+    await delivered(relay, 2)
+    [to_dub] = relay.vendors.dub.requests
+    assert to_dub.answer == {"eventName": "Purchase", "customer": None, "sale": None}
+    [row] = relay.store.list_deliveries("unattributed", "dub")
+    assert row.event_id == sale_event_id(bill) and row.last_status == 200
+    assert row.last_error == (
+        "Dub knows no customer 'cus_nobody': the sale was not attributed (no lead of this customer reached Dub,"
+        " and the sale names no click)"
+    )
+    assert relay.store.delivery_counts() == relay.store.recount_deliveries() == {"dub": {"unattributed": 1}, "reshape": {"delivered": 1}}

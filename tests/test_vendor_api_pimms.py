@@ -73,3 +73,13 @@ def test_pimms_rules_and_refusals_in_pimms_shape(relay: Relay) -> None:
     assert no_key.status_code == 401 and no_key.json()["error"]["code"] == "unauthorized"
     assert "not your PIMMS API key" in no_key.json()["error"]["message"]
     assert relay.store.count("events") == 0
+
+
+def test_a_wrong_method_is_a_405_in_pimms_envelope_with_allow(relay: Relay) -> None:
+    response = httpx.get(relay.url + PATH, headers=SERVER)
+    assert (response.status_code, response.headers["allow"]) == (405, "POST")
+    assert response.json()["error"] == {
+        "code": "method_not_allowed",
+        "message": f"GET is not allowed on {PATH}: PIMMS's API takes POST",
+        "doc_url": "https://pimms.io/docs/api-reference/errors#method-not_allowed",
+    }

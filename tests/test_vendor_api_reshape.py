@@ -134,3 +134,59 @@ def test_over_the_rate_limit_is_a_429_in_reshapes_shape(start_relay: Any) -> Non
     assert limited.status_code == 429
     assert limited.json()["status"] == "error" and limited.json()["code"] == "rate_limited"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("path", PATHS)
+def test_a_wrong_method_is_a_405_in_reshapes_shape_with_allow(relay: Relay, method: str, path: str) -> None:
+    response = httpx.request(method, f"{relay.url}{path}?id={RESHAPE_SCRIPT}", headers=TOKEN)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json() == {
+        "status": "error",
+        "code": "method_not_allowed",
+        "message": f"{method} is not allowed on {path}: Reshape's API takes POST",
+    }
+
+
+async def test_a_checkout_completed_is_a_sale_that_reaches_dub_and_reshape(relay: Relay) -> None:
+    relay.vendors.dub.customers["cus_r"] = {"name": "Rae", "email": None, "avatar": None, "externalId": "cus_r"}
+    body = {
+        "event": {"name": "checkout_completed", "value": 120.5, "currency": "USD", "id": "ORDER_77", "properties": {"payment_processor": "paddle"}},
+        "user": {"id": "cus_r"},
+    }
+    response = httpx.post(f"{relay.url}{PATHS[0]}?id={RESHAPE_SCRIPT}", json=body, headers=TOKEN)
+    assert response.status_code == 200 and response.json() == {"status": "ok", "duplicate": False}
+    [stored] = relay.store.list_events(5)
+    assert stored.kind == "sale" and stored.sale is not None and stored.sale.amount == 12050
+    await wait_for(lambda: settled(relay.store) and relay.store.count("deliveries") == 2, what="both deliveries")
+    assert relay.vendors.dub.sales == [
+        {
+            "customerExternalId": "cus_r",
+            "amount": 12050,
+            "currency": "usd",
+            "eventName": "Purchase",
+            "paymentProcessor": "paddle",
+            "invoiceId": "ORDER_77",
+            "leadEventName": None,
+            "customerName": None,
+            "customerEmail": None,
+            "customerAvatar": None,
+            "metadata": {"payment_processor": "paddle"},
+        }
+    ]
+    [to_reshape] = relay.vendors.reshape.accepted
+    assert to_reshape["event"]["name"] == "checkout_completed" and to_reshape["event"]["id"] == "ORDER_77"
+    assert relay.vendors.pimms.requests == []
+
+
+async def test_a_checkout_completed_without_a_customer_skips_dub_with_its_reason(relay: Relay) -> None:
+    body = {"event": {"name": "checkout_completed", "value": 5, "currency": "USD", "id": "ORDER_78"}}
+    response = httpx.post(f"{relay.url}{PATHS[1]}?id={RESHAPE_SCRIPT}", json=body, headers=TOKEN)
+    assert response.status_code == 200
+    await wait_for(lambda: settled(relay.store) and relay.store.count("deliveries") == 1, what="the Reshape delivery")
+    assert relay.store.delivery_counts() == {"reshape": {"delivered": 1}}
+    assert relay.vendors.dub.requests == []
+    [stored] = relay.store.list_events(5)
+    skipped = relay.live.app.state.service.router.skipped(stored)
+    assert skipped["dub"] == "Dub credits a sale to a customer id (customerExternalId), and this sale names none (nor an email)"

@@ -247,6 +247,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from leadrelay.replay import replay_dead
 
     store = _existing_store(_settings_or_exit(args))
+    if args.unattributed:
+        count = store.replay(destination=args.destination, event_id=args.event, state="unattributed")
+        print(f"re-queued {count} unattributed deliveries")
+        return 0
     replayed = replay_dead(store, destination=args.destination, event_id=args.event, force=args.force)
     if replayed.held:
         _warn_remembered_by_dub(replayed.held)
@@ -438,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("replay", "re-queue dead-lettered deliveries")
     p.add_argument("--all", action="store_true", help="every dead-lettered delivery")
+    p.add_argument(
+        "--unattributed", action="store_true", help="re-queue unattributed sales instead (Dub answered sale: null), e.g. once their lead is at Dub"
+    )
     p.add_argument("--destination", metavar="NAME", choices=destinations, help=f"only this destination's ({', '.join(destinations)})")
     p.add_argument("--event", metavar="ID", help="only this event's")
     p.add_argument(
@@ -454,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_discard)
 
     p = command("deliveries", "list deliveries (dead letters by default) with their reasons")
-    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "all"], help="which")
+    p.add_argument("--state", default="dead", choices=["dead", "pending", "delivered", "deduplicated", "unattributed", "all"], help="which")
     p.add_argument("--destination", metavar="NAME", choices=destinations, help=f"only this destination's ({', '.join(destinations)})")
     p.add_argument("--event", metavar="ID", help="only this event's")
     p.add_argument("--limit", type=int, default=100, help="at most this many")

@@ -17,6 +17,7 @@ by leadrelay.serving:
     │                                 a sandbox vendor that does not exist (leadrelay.sandbox.api); an event's
     │                                 status that is not the caller's own (leadrelay.event_status); a console
     │                                 page of an event, destination or rejection that does not exist
+    ├── MethodNotAllowed         405  a vendor API path called with another method than POST (answered with `Allow`)
     ├── RequestTimeout           408  * a head or a body that did not all arrive in time
     ├── PayloadTooLarge          413  a body over max_body_bytes, a batch over max_batch_events;
     │                                 * a chunked body, with its trailers, far beyond max_body_bytes
@@ -104,6 +105,22 @@ class Forbidden(Refused):
 class NotFound(Refused):
     status = 404
     default_code = "not_found"
+
+
+class MethodNotAllowed(Refused):
+    """Answered with `Allow`, the methods the path takes (RFC 9110, 15.5.6)."""
+
+    status = 405
+    default_code = "method_not_allowed"
+
+    def __init__(self, message: str, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = ", ".join(allow)
+
+    def response(self) -> JSONResponse:
+        response = super().response()
+        response.headers["Allow"] = self.allow
+        return response
 
 
 class RequestTimeout(Refused):

@@ -38,7 +38,7 @@ NOT_YOURS = "no event of yours has this id (this view shows only the events this
 
 
 def delivery_state(row: DeliveryRow) -> str:
-    """delivered, deduplicated, dead, pending (not tried yet) or retrying (tried, tried again later)."""
+    """delivered, deduplicated, unattributed, dead, pending (not tried yet) or retrying (tried, tried again later)."""
     if row.state == "pending" and row.attempts:
         return "retrying"
     return row.state

@@ -274,7 +274,7 @@ class Worker:
                     outgoing.method, outgoing.url, content=content, headers={**outgoing.headers, **JSON_CONTENT}
                 )
             latency = time.monotonic() - started
-            outcome = await by_size(len(response.content), classify, destination, response)
+            outcome = await by_size(len(response.content), classify, destination, response, None, claim.event)
         except (httpx.TransportError, TimeoutError) as exc:
             latency = time.monotonic() - started
             outcome = classify_error(exc)
@@ -326,6 +326,14 @@ class Worker:
             return _Finish(claim, "delivered", outcome.status, None, response, healthy=True)
         if outcome.verdict == "deduplicated":  # the vendor had it already: final, with the vendor's reason
             return _Finish(claim, "deduplicated", outcome.status, error, response, healthy=True)
+        if outcome.verdict == "unattributed":  # taken, nothing credited: tried again while that may change, then final
+            now = time.time()
+            attempt = claim.attempts + 1
+            if now - (claim.first_attempt_at or now) < outcome.retry_for_s:
+                delay = backoff(attempt, s.retry_base_s, s.retry_max_delay_s)
+                return _Finish(claim, "pending", outcome.status, error, response, next_attempt_at=now + delay, healthy=True)
+            tries = f" ({attempt} attempts)" if attempt > 1 else ""
+            return _Finish(claim, "unattributed", outcome.status, f"{error}{tries}", response, healthy=True)
         if outcome.verdict == "dead":
             return _Finish(claim, "dead", outcome.status, error, response, healthy=False if outcome.unhealthy else None)
         now = self.store.clock()  # due times and the retry window are the store's: its clock, not the wall's

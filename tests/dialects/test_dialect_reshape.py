@@ -338,3 +338,50 @@ def test_override_ip_wins_over_the_seed_spelling() -> None:
 
 def test_exchange_rate_given_is_kept() -> None:
     assert accept("reshape", with_event(currency="RON", exchange_rate=4.97)).exchange_rate == 4.97
+
+
+# -- checkout_completed: a sale --------------------------------------------------------------------
+
+
+PURCHASE = {"name": "checkout_completed", "value": 49.99, "currency": "eur", "id": "ORDER_1", "properties": {"payment_processor": "stripe"}}
+
+
+def test_checkout_completed_is_a_sale_in_the_currencys_smallest_unit() -> None:
+    event = accept("reshape", {"event": dict(PURCHASE), "user": {"id": "cus_1"}})
+    assert (event.kind, event.name, event.value, event.currency) == ("sale", "checkout_completed", 49.99, "EUR")
+    assert event.sale is not None
+    assert asdict(event.sale) == {"amount": 4999, "payment_processor": "stripe", "invoice_id": "ORDER_1", "lead_event_name": None}
+    yen = accept("reshape", {"event": PURCHASE | {"value": 1580, "currency": "JPY", "properties": {"payment_processor": "visa"}}})
+    assert yen.sale is not None and (yen.sale.amount, yen.sale.payment_processor) == (1580, "custom")  # visa: not Dub's
+
+
+def test_other_events_stay_leads() -> None:
+    for name in ("lead_created", "lead_qualified", "lead_closed", "page_view"):
+        event = accept("reshape", with_event(name=name))
+        assert (event.kind, event.sale) == ("lead", None), name
+
+
+def test_a_purchase_needs_a_value_a_currency_and_an_id() -> None:
+    errors = reject("reshape", {"event": {"name": "checkout_completed"}})
+    assert {path: e.message for path, e in errors.items()} == {
+        "event.value": "required property is missing: checkout_completed events need its value",
+        "event.currency": "required property is missing: checkout_completed events need a currency",
+        "event.id": "required property is missing: checkout_completed events need an id, the deduplication key (the order's)",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "message"),
+    [
+        ({"value": -1}, "event.value", "a purchase's value must be between 0 and 9007199254740991"),
+        ({"value": 1e300}, "event.value", "a purchase's value must be between 0 and 9007199254740991"),
+        ({"value": 1.7e308}, "event.value", "a purchase's value must be between 0 and 9007199254740991"),
+        ({"value": 9007199254740992, "currency": "JPY"}, "event.value", "a purchase's value must be between 0"),
+        ({"currency": "euro"}, "event.currency", "must be an ISO 4217 currency code: 3 letters, e.g. USD"),
+        ({"value": "49.99"}, "event.value", ""),
+    ],
+)
+def test_a_purchase_with_a_value_or_currency_dub_and_reshape_refuse_is_rejected(fields: dict[str, Any], path: str, message: str) -> None:
+    errors = reject("reshape", {"event": PURCHASE | fields})
+    assert list(errors) == [path]
+    assert errors[path].message.startswith(message)

@@ -14,6 +14,7 @@ PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#4
 STATE_COLOURS = {
     "delivered": "#16a34a",
     "deduplicated": "#0891b2",
+    "unattributed": "#7c3aed",
     "pending": "#9ca3af",
     "retrying": "#d97706",
     "dead": "#dc2626",

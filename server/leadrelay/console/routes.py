@@ -53,7 +53,7 @@ REJECTIONS_GROUPED = 5000  # the newest kept rejections grouped by error
 NEWEST = 50
 DEAD_SHOWN = 100
 CHART_HOURS = 24
-STATES = ("delivered", "deduplicated", "pending", "retrying", "dead")
+STATES = ("delivered", "deduplicated", "unattributed", "pending", "retrying", "dead")
 
 
 class Console:

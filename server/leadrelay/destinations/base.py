@@ -25,7 +25,7 @@ from pydantic import AfterValidator
 from leadrelay.dialects.common import js_length, json_length
 from leadrelay.event import Kind, LeadEvent
 
-Verdict = Literal["delivered", "deduplicated", "retry", "dead"]
+Verdict = Literal["delivered", "deduplicated", "unattributed", "retry", "dead"]
 
 MAX_KEPT_CHARS = 4000  # the longest vendor answer (as text) kept with a delivery
 MAX_ERROR_CHARS = 500  # the longest vendor explanation kept as a delivery's last error
@@ -81,11 +81,20 @@ class Outcome:
 
     verdict: Verdict
     status: int | None = None
-    error: str | None = None  # for "deduplicated", what the vendor's answer said
+    error: str | None = None  # for "deduplicated" and "unattributed", what the vendor's answer said
     response: Any = None
     retry_after: float | None = None  # seconds, from the vendor's Retry-After header (not capped)
     unhealthy: bool = False  # 401/403: the credentials are wrong, every delivery will fail
     rate_limit: RateLimit | None = None
+    retry_for_s: float = 0.0  # "unattributed": how long after its first attempt the delivery is tried again
+
+
+@dataclass(frozen=True)
+class Unattributed:
+    """A 2xx answer that recorded nothing: why, and how long after the first attempt trying again may help."""
+
+    reason: str
+    retry_for_s: float = 0.0
 
 
 class Destination:
@@ -177,6 +186,10 @@ class Destination:
         """Why a 2xx answer (as kept) means the vendor had this event already and recorded nothing, or None."""
         return None
 
+    def unattributed(self, kept: Any, event: LeadEvent | None) -> Unattributed | None:
+        """Why a 2xx answer (as kept) to `event` means the vendor took it and recorded nothing it could credit, or None."""
+        return None
+
 
 def map_event_name(mapping: dict[str, str], event: LeadEvent, own_dialect: str) -> str | None:
     """Explicit mapping first, then the vendor's own dialect keeps its name, then the '*' wildcard.
@@ -197,9 +210,11 @@ def map_event_name(mapping: dict[str, str], event: LeadEvent, own_dialect: str) 
 # -- classifying an attempt ----------------------------------------------------------
 
 
-def classify(destination: Destination, response: httpx.Response, now: float | None = None) -> Outcome:
-    """2xx delivered (or deduplicated, when the vendor says so); 408, 429 and 5xx retried (honouring
-    Retry-After); other answers dead-lettered at once.
+def classify(
+    destination: Destination, response: httpx.Response, now: float | None = None, event: LeadEvent | None = None
+) -> Outcome:
+    """2xx delivered (or deduplicated, or unattributed, when the vendor says so of `event`); 408, 429 and 5xx
+    retried (honouring Retry-After); other answers dead-lettered at once.
 
     A secret the vendor echoes back is replaced by '***' before anything of the answer is kept: in the raw
     text in any spelling JSON allows, and again in the values decoded from it.
@@ -213,6 +228,12 @@ def classify(destination: Destination, response: httpx.Response, now: float | No
         kept = redact(destination.keep(response), secrets)
         duplicate = destination.duplicate(kept)
         verdict: Verdict = "delivered" if duplicate is None else "deduplicated"
+        unattributed = destination.unattributed(kept, event) if duplicate is None else None
+        if unattributed is not None:
+            return Outcome(
+                "unattributed", status=status, error=redact(unattributed.reason, secrets), response=kept,
+                rate_limit=limit, retry_for_s=unattributed.retry_for_s,
+            )  # fmt: skip
         return Outcome(verdict, status=status, error=redact(duplicate, secrets), response=kept, rate_limit=limit)
     kept = redact(kept_body(response), secrets)
     message = redact(f"HTTP {status} {destination.error_message(response)}", secrets)

@@ -45,8 +45,8 @@ class PimmsDestination(TrackLeadDestination):
         return self.settings.pimms_rate_per_minute  # type: ignore[no-any-return]
 
     def refusal(self, event: LeadEvent) -> str | None:
-        """Only events carrying a PIMMS click id: PIMMS has no deferred attribution."""
-        if not event.click_ids.get("pimms"):
+        """Only leads carrying a PIMMS click id: PIMMS has no deferred attribution (a sale's reason is its kind)."""
+        if event.kind in self.kinds and not event.click_ids.get("pimms"):
             return "no pimms_id (the visitor did not land through a PIMMS link; PIMMS has no deferred attribution)"
         return super().refusal(event)
 

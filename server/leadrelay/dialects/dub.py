@@ -198,6 +198,16 @@ def major_units(amount: int, currency: str) -> float:
     return float(amount) if currency.lower() in ZERO_DECIMAL_CURRENCIES else amount / 100
 
 
+def minor_unit(currency: str) -> int:
+    """How many of Dub's `amount` units make one of the currency's main unit: 100 (cents), 1 in a zero-decimal currency."""
+    return 1 if currency.lower() in ZERO_DECIMAL_CURRENCIES else 100
+
+
+def minor_units(value: float, currency: str) -> int:
+    """A value in the currency's main unit as Dub's `amount`: 1999 for 19.99 usd, 1580 for 1580 jpy."""
+    return round(value * minor_unit(currency))
+
+
 def track_sale_event(envelope: Envelope, body: TrackSale) -> LeadEvent:
     """The canonical sale event of a validated track-sale body: its id is derived from its invoice id, when it has one."""
     return LeadEvent(

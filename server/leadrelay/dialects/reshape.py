@@ -1,5 +1,10 @@
 """DATA Reshape: the object given to `reshape.push({...})` or POSTed to its server API (seed 003).
 
+Its purchase event, `checkout_completed` (VENDORS.md), is a sale: LeadEvent.kind "sale", its
+amount `event.value` in the currency's smallest unit, its invoice id `event.id`, its payment
+processor `event.properties.payment_processor` when it names one Dub knows (else `custom`).
+Every other event is a lead.
+
 Every object keeps the keys the reference does not list (e.g. `user.new_customer`
 in the seed's own examples); they reach LeadEvent.raw untouched. Listed keys are
 checked, and may be null (left out). `user.email` and `user.phone` items are kept as
@@ -23,7 +28,8 @@ from leadrelay.dialects.common import (
     validate,
     whole_number,
 )
-from leadrelay.event import Address, Consent, Context, Customer, LeadEvent
+from leadrelay.dialects.dub import MAX_AMOUNT, PAYMENT_PROCESSORS, minor_unit, minor_units
+from leadrelay.event import Address, Consent, Context, Customer, Kind, LeadEvent, Sale
 from leadrelay.dialects.base import FieldError, errors_from_validation
 
 if TYPE_CHECKING:
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 
 LEAD_EVENTS = ("lead_created", "lead_qualified", "lead_disqualified")
 """Events the server API only takes with a currency and an id (the deduplication key)."""
+PURCHASE = "checkout_completed"
+"""Reshape's purchase: a sale, taken only with a value of 0 or more, an ISO 4217 currency and an id."""
 
 NonEmpty = Annotated[str, Strict(), AfterValidator(length(1))]
 Ip = Annotated[str, Strict(), AfterValidator(ip_address)]
@@ -151,6 +159,43 @@ def lead_event_errors(payload: dict[str, Any]) -> list[FieldError]:
     ]
 
 
+def purchase_errors(payload: dict[str, Any]) -> list[FieldError]:
+    """A purchase needs its value (0 or more, at most Dub's largest amount), an ISO 4217 currency and an id."""
+    event = payload.get("event")
+    if not isinstance(event, dict) or event.get("name") != PURCHASE:
+        return []
+    needs = {"value": "its value", "currency": "a currency", "id": "an id, the deduplication key (the order's)"}
+    missing = f"required property is missing: {PURCHASE} events need"
+    errors = [
+        FieldError(path=f"event.{key}", message=f"{missing} {what}", rule="missing")
+        for key, what in needs.items()
+        if event.get(key) is None
+    ]
+    value, currency = event.get("value"), event.get("currency")
+    if isinstance(currency, str) and not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+        message = "must be an ISO 4217 currency code: 3 letters, e.g. USD"
+        errors.append(FieldError(path="event.currency", message=message, rule="currency"))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(currency, str):
+        if not 0 <= value or value * minor_unit(currency) > MAX_AMOUNT:  # compared unrounded: 1e308 * 100 is inf
+            message = f"a purchase's value must be between 0 and {MAX_AMOUNT} in the currency's smallest unit"
+            errors.append(FieldError(path="event.value", message=message, rule="range"))
+    return errors
+
+
+def _sale(event: ReshapeEvent) -> tuple[Kind, Sale | None, str | None]:
+    """The kind, the sale part and the currency (upper case for a sale) of a validated event."""
+    if event.name != PURCHASE:
+        return "lead", None, event.currency
+    assert event.value is not None and event.currency is not None  # purchase_errors
+    processor = (event.properties or {}).get("payment_processor")
+    sale = Sale(
+        amount=minor_units(event.value, event.currency),
+        payment_processor=processor if processor in PAYMENT_PROCESSORS else "custom",
+        invoice_id=event.id,
+    )
+    return "sale", sale, event.currency.upper()
+
+
 def _customer(user: ReshapeUser) -> Customer:
     place = {"street": user.street, "city": user.city, "region": user.region, "country": user.country}
     address = None
@@ -190,15 +235,18 @@ class ReshapeDialect:
 
     def parse(self, envelope: Envelope) -> LeadEvent:
         payload, cookie_errors = cookies_as_map(envelope.payload)
-        body = validate(ReshapePush, payload, lead_event_errors(payload) + cookie_errors)
+        body = validate(ReshapePush, payload, lead_event_errors(payload) + purchase_errors(payload) + cookie_errors)
         event = body.event
         consent = body.consent
+        kind, sale, currency = _sale(event)
         return LeadEvent(
             id=envelope.id,
             name=event.name,
             dialect=self.name,
+            kind=kind,
+            sale=sale,
             value=event.value,
-            currency=event.currency,
+            currency=currency,
             exchange_rate=1.0 if event.exchange_rate is None else event.exchange_rate,
             source_id=event.id,
             customer=_customer(body.user or ReshapeUser()),

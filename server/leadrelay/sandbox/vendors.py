@@ -450,7 +450,8 @@ class FakeDub(FakeVendor):
 
         The invoice id is the idempotency key: a repeat answers what the first answered, and records
         nothing. A customer Dub does not know, with no click to credit the sale to, gets
-        `customer: null, sale: null` (nothing recorded).
+        `customer: null, sale: null` (nothing recorded, nothing cached: a retry once the customer's
+        lead is in is looked at anew); so does an amount of 0 (`amount <= 0`, as Dub skips it).
         """
         validate(body, DUB_SALE, ("customerExternalId", "amount"))
         invoice = body.get("invoiceId")
@@ -467,6 +468,8 @@ class FakeDub(FakeVendor):
             if self.known_clicks is not None and click not in self.known_clicks:
                 raise Invalid(404, "not_found", f"Click event not found for clickId: {click}")
             customer = {**self.customer_of(body, external_id), "click": click}
+        if body["amount"] <= 0:
+            return JSONResponse({"eventName": event_name, "customer": None, "sale": None})
         sale = {
             "amount": body["amount"],
             "currency": body.get("currency", "usd").lower(),

@@ -192,10 +192,13 @@ class Outbox(Tallies):
                 released += cur.rowcount
         return released
 
-    def replay(self, destination: str | None = None, event_id: str | None = None) -> int:
-        """Put dead-lettered deliveries back in the queue, due now, with a fresh attempt budget."""
+    def replay(self, destination: str | None = None, event_id: str | None = None, state: str = "dead") -> int:
+        """Put dead-lettered deliveries (or, with `state`, unattributed ones) back in the queue, due now, with a
+        fresh attempt budget."""
+        if state not in ("dead", "unattributed"):
+            raise ValueError(f"only dead and unattributed deliveries are replayed, not {state}")
         now = self.clock()
-        clause, params = where(state="dead", destination=destination, event_id=event_id)
+        clause, params = where(state=state, destination=destination, event_id=event_id)
         with self._transaction():
             rows = self._run(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL,"
@@ -203,7 +206,7 @@ class Outbox(Tallies):
                 " RETURNING destination, state",
                 (now, now, *params),
             ).fetchall()
-            self._tally(moved(rows, "dead"))
+            self._tally(moved(rows, state))
         return len(rows)
 
     def discard(self, destination: str | None = None, event_id: str | None = None) -> int:

@@ -1,7 +1,7 @@
 """Retention: what is past its time is deleted in small batches, each its own short transaction
 (leadrelay/maintenance.py runs them): intake waits for one batch at most, never for the whole purge.
 
-- events whose every delivery is final and done (delivered or deduplicated), with those deliveries,
+- events whose every delivery is final and done (delivered, deduplicated or unattributed), with those deliveries,
   `retention_days` after they arrived; an event with a delivery still waiting or dead-lettered stays
   (a dead letter stays until it is replayed and delivered, or purged by hand);
 - rejected events (and their tallies) after `rejection_retention_days`;

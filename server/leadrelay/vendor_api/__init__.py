@@ -30,7 +30,9 @@ class VendorApis:
         self.doors: dict[str, VendorDoor] = {**dub.doors(service), **pimms.doors(service), **reshape.doors(service)}
 
     def routes(self) -> list[Route]:
-        return [Route(path, door.handle, methods=["POST"]) for path, door in self.doors.items()]
+        """Every method reaches the door (an ASGI app: Starlette gives it every method), which answers one it does not
+        take in its vendor's shape (405, with Allow)."""
+        return [Route(path, door) for path, door in self.doors.items()]
 
     def answer(self, scope: Scope, refusal: Refused) -> Response:
         """A refusal of the request middleware (Host header, rate limits) in the shape its path's vendor answers in."""

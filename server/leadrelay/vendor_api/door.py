@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from leadrelay.caller import Caller
 from leadrelay.collect import check_origin_and_type, parse_document, read_body
-from leadrelay.errors import BadRequest, ClientGone, Refused, Unauthorized, bug_message
+from leadrelay.errors import BadRequest, ClientGone, MethodNotAllowed, Refused, Unauthorized, bug_message
 from leadrelay.protocol import Result
 from leadrelay.store import DeliveryRow
 from leadrelay.trust.standing import Door
@@ -33,7 +34,9 @@ from leadrelay.trust.standing import Door
 if TYPE_CHECKING:
     from leadrelay.app import Service
 
-SETTLED = ("delivered", "deduplicated", "dead")
+METHODS = ("POST",)
+"""What every vendor API path takes; another method is answered 405 in the vendor's shape, with `Allow`."""
+SETTLED = ("delivered", "deduplicated", "unattributed", "dead")
 """A delivery in one of these states has the vendor's last word."""
 POLL_FIRST_S = 0.02
 POLL_MAX_S = 0.25
@@ -85,6 +88,8 @@ def with_refusal_headers(response: Response, refusal: Refused) -> Response:
         response.headers["Retry-After"] = str(refusal.retry_after)
     if isinstance(refusal, Unauthorized):
         response.headers["WWW-Authenticate"] = refusal.challenge
+    if isinstance(refusal, MethodNotAllowed):
+        response.headers["Allow"] = refusal.allow
     return response
 
 
@@ -116,9 +121,16 @@ class VendorDoor:
         self.service = service
         self.settings = service.settings
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
     async def handle(self, request: Request) -> Response:
         """Every refusal and every bug of a call is answered here, in the vendor's shape."""
         try:
+            if request.method not in METHODS:
+                path = request.url.path
+                raise MethodNotAllowed(f"{request.method} is not allowed on {path}: {self.vendor}'s API takes POST", METHODS)
             return await self.take(Call(request))
         except ClientGone:
             return Response(status_code=400)  # no one reads it

@@ -5,7 +5,8 @@ key as their token: `Dub(token=..., server_url="https://<site>{prefix}/dub")` (P
 `new Dub({token, serverURL: "https://<site>{prefix}/dub"})` (TypeScript). The body is judged
 by the dub dialect (seed 004, and seed 001's older `externalId`); the answer and every refusal
 are Dub's: `{click, link, customer}`, and `{"error": {code, message, doc_url}}` with the code
-Dub gives the status, the one the SDKs read to raise their typed errors.
+Dub gives the status, the one the SDKs read to raise their typed errors (Dub has none for 405, 413,
+415 or 503: those carry leadrelay's code, which the SDKs raise as their generic SDKError).
 
 A lead is stored once per customer id and lower-cased event name (Dub's own dedup key): a
 repeat answers 200 with `link: null`, as Dub answers one. With `mode: "wait"` the answer waits
