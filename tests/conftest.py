@@ -1,10 +1,10 @@
-"""Shared fixtures: settings on a temporary SQLite file, the app, a live server, Chromium for Playwright."""
+"""Shared fixtures: settings on a temporary SQLite file, the app, live servers, Chromium for Playwright."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -50,6 +50,19 @@ def make_settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def settings(make_settings: Any) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def serve(make_settings: Any, request: pytest.FixtureRequest) -> Callable[..., LiveServer]:
+    """`serve(**settings)`: the app on a live server with these settings, stopped after the test."""
+
+    def start(**overrides: Any) -> LiveServer:
+        settings = make_settings(**overrides)
+        server = LiveServer(create_app(settings), settings=settings).start()
+        request.addfinalizer(server.stop)
+        return server
+
+    return start
 
 
 @pytest.fixture

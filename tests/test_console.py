@@ -12,7 +12,6 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from leadrelay.app import create_app
 from leadrelay.config import ConfigError, Settings
 from leadrelay.store import Finish
 from leadrelay.sandbox.live import LiveServer
@@ -20,21 +19,6 @@ from tests.fakes import RESHAPE_TOKEN, Vendors
 from tests.support.console import ADMIN_TOKEN, console_settings, login, reshape_lead, send, wait_until
 
 PAGES = ("/admin/", "/admin/live", "/admin/rejections", "/admin/search?q=x", "/admin/destinations/reshape")
-
-
-@pytest.fixture
-def serve(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
-    servers: list[LiveServer] = []
-
-    def start(**overrides: Any) -> LiveServer:
-        settings = make_settings(**overrides)
-        server = LiveServer(create_app(settings), settings=settings).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture

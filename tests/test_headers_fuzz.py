@@ -15,7 +15,6 @@ the answer's headers are checked as a browser would read them.
 from __future__ import annotations
 
 import re
-import socket
 import urllib.parse
 from typing import Any, Iterator
 
@@ -28,6 +27,7 @@ from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.sandbox.live import LiveServer
 from tests.support.fuzz import UNLIMITED, fuzz_settings
+from tests.support.sockets import raw_answer
 
 FUZZ = fuzz_settings(150)
 BEACON = b'{"events":[{"id":"hf-1","dialect":"reshape","payload":{"event":{"name":"x"}}}]}'
@@ -150,23 +150,6 @@ def written(request: dict[str, Any]) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def answer_of(port: int, data: bytes) -> tuple[int, list[tuple[str, str]]]:
-    """The status and headers of the server's answer; fails when the server answers nothing."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(data)
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-    assert b"\r\n\r\n" in received, f"no answer (the server closed the connection): {received!r}"
-    head = received.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-    status = int(head[0].split(" ")[1])
-    headers = [(line.split(":", 1)[0], line.split(":", 1)[1].strip()) for line in head[1:]]
-    return status, headers
-
-
 def _settings(tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
     url = f"sqlite:///{tmp_path_factory.mktemp('headers') / 'fuzz.db'}"
     return Settings(
@@ -204,7 +187,7 @@ def known(test: Any) -> Any:
 @known
 @given(request=requests(header_values))
 def test_a_real_server_answers_any_request_without_a_5xx(live: LiveServer, request: dict[str, Any]) -> None:
-    check_answer(*answer_of(live.port, written(request)))
+    check_answer(*raw_answer(live.port, written(request)))
 
 
 @FUZZ
@@ -214,7 +197,7 @@ def test_a_click_id_followed_by_any_other_character_is_400_not_a_dropped_connect
 ) -> None:
     for name in ("dub_id", "pimms_id"):
         request = {"endpoint": "click", "headers": {"host": "127.0.0.1"}, "query": [(name, click + after)], "raw_query": False}
-        status, headers = answer_of(live.port, written(request))
+        status, headers = raw_answer(live.port, written(request))
         assert status == 400, (click + after, status)
         assert not [value for header, value in headers if header.lower() == "set-cookie"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from starlette.testclient import TestClient
 from leadrelay.app import create_app
 from leadrelay.sandbox.live import LiveServer
 from leadrelay.trust.hosts import host_name
+from tests.support.sockets import raw_answer
 
 BEACON = json.dumps({"events": [{"id": "h-1", "dialect": "reshape", "payload": {"event": {"name": "x"}}}]})
 HOSTILE_HOSTS = [
@@ -117,27 +117,14 @@ def test_allowed_hosts_entries_must_be_host_names(make_settings: Any, entry: str
         make_settings(allowed_hosts=[entry] if entry else [])
 
 
-def _raw(port: int, request: bytes) -> bytes:
-    """The first line of the server's answer to a request written by hand."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(request)
-        answer = b""
-        while b"\r\n" not in answer:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    return answer.split(b"\r\n", 1)[0]
-
-
 def test_a_request_without_a_host_is_served_unless_hosts_are_named(make_settings: Any) -> None:
     """HTTP/1.0 has no Host header: a health check may send none."""
-    for allowed, status in ((["*"], b"200"), (["www.example.com"], b"400")):
+    for allowed, status in ((["*"], 200), (["www.example.com"], 400)):
         with LiveServer(create_app(make_settings(worker=False, allowed_hosts=allowed))) as server:
-            assert _raw(server.port, b"GET /healthz HTTP/1.0\r\n\r\n").split(b" ")[1] == status
+            assert raw_answer(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")[0] == status
 
 
 def test_two_host_headers_are_400(make_settings: Any) -> None:
     with LiveServer(create_app(make_settings(worker=False))) as server:
-        line = _raw(server.port, b"GET /healthz HTTP/1.1\r\nHost: a.example.com\r\nHost: b.example.com\r\n\r\n")
-    assert line.split(b" ")[1] == b"400"
+        status, _ = raw_answer(server.port, b"GET /healthz HTTP/1.1\r\nHost: a.example.com\r\nHost: b.example.com\r\n\r\n")
+    assert status == 400

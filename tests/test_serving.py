@@ -4,17 +4,16 @@ error shape, never a dropped connection."""
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 import httpx
 import pytest
 
-from leadrelay.app import create_app
-from leadrelay.config import Settings
 from leadrelay.sandbox.live import LiveServer
 from tests.support.sockets import WAIT_S, answer, closed, connect, request_head, trickle
 
@@ -22,19 +21,9 @@ SHORT_S = 0.5  # the timeouts of these tests' servers, where a test waits for on
 
 
 @pytest.fixture
-def serve(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
-    """Start a live server with these settings (stopped after the test)."""
-    servers: list[LiveServer] = []
-
-    def start(**overrides: Any) -> LiveServer:
-        settings = make_settings(demo=False, worker=False, **overrides)
-        server = LiveServer(create_app(settings), settings=settings).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def serve(serve: Callable[..., LiveServer]) -> Callable[..., LiveServer]:
+    """The shared `serve` (tests/conftest.py) with the demo and the worker off: these tests are about serving."""
+    return functools.partial(serve, demo=False, worker=False)
 
 
 def beacon(lead: str = "L-1") -> bytes:

@@ -21,17 +21,16 @@ from starlette.testclient import TestClient
 from leadrelay.app import create_app
 from leadrelay.cli import main as cli
 from leadrelay.config import Settings
-from leadrelay.sandbox.live import LiveServer
 from leadrelay.store import open_store
 from leadrelay.store.schema import SCHEMA_VERSION
 from leadrelay.trust import server_keys
 from tests.fakes import Vendors
-from tests.fakes.helpers import FAST
 from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.postgres import needs_postgres, postgres_schema_url
+from tests.support.relay import Relay
+from tests.support.waiting import wait_until
 
 OTHER_KEY = "another-server-key-9876543210-zyxwvutsrqpon"
-WAIT_S = 20.0  # a ceiling for what must happen, never asserted as a duration
 WANTED = "Authorization: Bearer <one of server_keys>"
 
 
@@ -46,38 +45,9 @@ def vendor_lead(dialect: str, click: str) -> dict[str, Any]:
     return {"id": f"{dialect}-{uuid.uuid4().hex[:8]}", "dialect": dialect, "payload": payload}
 
 
-def wait_until(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-    return value
-
-
-class Shop:
-    """A live leadrelay with its worker, delivering to the strict fakes; Dub knows one click: `real`."""
-
-    def __init__(self, server: LiveServer, vendors: Vendors) -> None:
-        self.server, self.vendors, self.url = server, vendors, server.url
-
-    @property
-    def store(self) -> Any:
-        return self.server.app.state.service.store
-
-    def browser(self) -> httpx.Client:
-        """A visitor's browser: its own cookie jar, and the site's Origin on every request."""
-        return httpx.Client(base_url=self.url, headers={"Origin": self.url})
-
-    def post(self, client: httpx.Client, events: list[dict[str, Any]], **headers: str) -> list[str]:
-        response = client.post("/lr/e", content=json.dumps({"events": events}), headers={"Content-Type": "text/plain", **headers})
-        assert response.status_code == 200, response.text
-        return [r["status"] for r in response.json()["results"]]
-
-    def sent(self) -> str:
-        """Every body any vendor received, as text."""
-        fakes = (self.vendors.dub, self.vendors.pimms, self.vendors.reshape)
-        return json.dumps([request.body for fake in fakes for request in fake.requests])
+def browser_of(relay: Relay) -> httpx.Client:
+    """A visitor's browser: its own cookie jar, and the site's Origin on every request."""
+    return httpx.Client(base_url=relay.url, headers={"Origin": relay.url})
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
@@ -90,13 +60,13 @@ def database(request: pytest.FixtureRequest, db_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def shop(make_settings: Callable[..., Settings], database: str) -> Iterator[Shop]:
-    with Vendors() as vendors:
-        vendors.dub.known_clicks = {"real"}  # strict: any other click id is Dub's 404
-        vendors.pimms.known_clicks = {"realPimms"}
-        settings = make_settings(database_url=database, **vendors.settings(), **FAST)
-        with LiveServer(create_app(settings)) as server:
-            yield Shop(server, vendors)
+def shop(database: str, start_relay: Callable[..., Relay], vendors: Vendors) -> Relay:
+    """The relay on `database`; Dub knows one click, `real`, and PIMMS one, `realPimms` (strict: any other is a 404).
+
+    `database` comes first: set up first, it is torn down last, after the relay has stopped."""
+    vendors.dub.known_clicks = {"real"}
+    vendors.pimms.known_clicks = {"realPimms"}
+    return start_relay(database_url=database)
 
 
 @pytest.fixture
@@ -105,22 +75,29 @@ def client(make_settings: Callable[..., Settings]) -> Iterator[TestClient]:
         yield c
 
 
-def post(client: TestClient, events: list[dict[str, Any]], **headers: str) -> httpx.Response:
+def post(client: httpx.Client, events: list[dict[str, Any]], **headers: str) -> httpx.Response:
     return client.post("/lr/e", content=json.dumps({"events": events}), headers={"Content-Type": "text/plain", **headers})
+
+
+def statuses_of(client: httpx.Client, events: list[dict[str, Any]], **headers: str) -> list[str]:
+    """What a 200 answer says of each event."""
+    response = post(client, events, **headers)
+    assert response.status_code == 200, response.text
+    return [r["status"] for r in response.json()["results"]]
 
 
 # -- click ids: only those the visitor landed with ----------------------------------------------
 
 
-def test_a_lead_whose_envelope_forges_the_click_reaches_dub_with_the_click_the_visitor_landed_with(shop: Shop) -> None:
-    with shop.browser() as visitor:
+def test_a_lead_whose_envelope_forges_the_click_reaches_dub_with_the_click_the_visitor_landed_with(shop: Relay) -> None:
+    with browser_of(shop) as visitor:
         assert visitor.get("/lr/c?dub_id=real").status_code == 204
         lead = croct_lead("envelope-claim", click_ids={"dub": "forged"})
-        assert shop.post(visitor, [lead]) == ["accepted"]
+        assert statuses_of(visitor, [lead]) == ["accepted"]
     wait_until(lambda: shop.vendors.dub.accepted and shop.vendors.reshape.accepted, "the lead at Dub and Reshape")
     assert [body["clickId"] for body in shop.vendors.dub.accepted] == ["real"]
     assert shop.vendors.reshape.accepted[0]["cookies"] == {"dub_id": "real"}
-    assert "forged" not in shop.sent()
+    assert "forged" not in shop.vendors.sent()
 
     stored = shop.store.get_event(lead["id"])
     assert stored.click_ids == {"dub": "real"}
@@ -131,14 +108,14 @@ def test_a_lead_whose_envelope_forges_the_click_reaches_dub_with_the_click_the_v
     assert [e.id for e in shop.store.list_events(mark="click_held_back")] == [lead["id"]]
 
 
-def test_a_forged_click_without_a_landing_reaches_neither_dub_nor_pimms(shop: Shop) -> None:
+def test_a_forged_click_without_a_landing_reaches_neither_dub_nor_pimms(shop: Relay) -> None:
     lead = croct_lead("no-landing", click_ids={"dub": "forged", "pimms": "forgedPimms"})
-    with shop.browser() as visitor:  # and cookies a script on the page could have written
-        assert shop.post(visitor, [lead], Cookie="dub_id=forged; pimms_id=forgedPimms") == ["accepted"]
+    with browser_of(shop) as visitor:  # and cookies a script on the page could have written
+        assert statuses_of(visitor, [lead], Cookie="dub_id=forged; pimms_id=forgedPimms") == ["accepted"]
     wait_until(lambda: shop.vendors.reshape.accepted, "the lead at Reshape")
     assert [d.destination for d in shop.store.list_deliveries(event_id=lead["id"])] == ["reshape"]
     assert (shop.vendors.dub.count, shop.vendors.pimms.count) == (0, 0)
-    assert "forged" not in shop.sent()
+    assert "forged" not in shop.vendors.sent()
     stored = shop.store.get_event(lead["id"])
     assert stored.click_ids == {}
     assert [m.message.split(" was ")[0] for m in stored.marks] == [
@@ -147,13 +124,13 @@ def test_a_forged_click_without_a_landing_reaches_neither_dub_nor_pimms(shop: Sh
     ]
 
 
-def test_a_click_another_visitor_landed_with_is_held_back(shop: Shop) -> None:
-    with shop.browser() as landed, shop.browser() as other:
+def test_a_click_another_visitor_landed_with_is_held_back(shop: Relay) -> None:
+    with browser_of(shop) as landed, browser_of(shop) as other:
         landed.get("/lr/c?dub_id=real")
         other.get("/lr/c")  # a visitor of its own, signed, who came from elsewhere
         cookie = f"lr_vid={other.cookies['lr_vid']}; dub_id=real"
         lead = croct_lead("borrowed", click_ids={"dub": "real"})
-        assert shop.post(other, [lead], Cookie=cookie) == ["accepted"]
+        assert statuses_of(other, [lead], Cookie=cookie) == ["accepted"]
     stored = shop.store.get_event(lead["id"])
     assert stored.click_ids == {}
     assert [m.code for m in stored.marks] == ["click_held_back"]
@@ -265,7 +242,7 @@ def test_click_verification_off_takes_click_ids_as_sent(make_settings: Callable[
 
 
 @pytest.mark.parametrize("dialect", ["dub", "pimms"])
-def test_a_vendor_shaped_body_without_a_server_key_is_401(shop: Shop, dialect: str) -> None:
+def test_a_vendor_shaped_body_without_a_server_key_is_401(shop: Relay, dialect: str) -> None:
     response = httpx.post(f"{shop.url}/lr/e", json={"events": [vendor_lead(dialect, "someone_elses_click")]})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
@@ -290,9 +267,9 @@ def test_without_server_keys_the_401_says_to_configure_them(make_settings: Calla
         assert keyed.json()["error"]["message"].startswith("a Bearer key was sent, but no server_keys are configured")
 
 
-def test_a_server_key_vouches_for_its_click_ids(shop: Shop) -> None:
+def test_a_server_key_vouches_for_its_click_ids(shop: Relay) -> None:
     with httpx.Client(base_url=shop.url, headers=SERVER) as backend:  # the site's backend: no landing, no cookie
-        statuses = shop.post(backend, [vendor_lead("dub", "real"), croct_lead("from-backend", click_ids={"pimms": "realPimms"})])
+        statuses = statuses_of(backend, [vendor_lead("dub", "real"), croct_lead("from-backend", click_ids={"pimms": "realPimms"})])
     assert statuses == ["accepted", "accepted"]
     wait_until(lambda: shop.vendors.dub.accepted and shop.vendors.pimms.accepted, "the leads at Dub and PIMMS")
     assert [body["clickId"] for body in shop.vendors.dub.accepted] == ["real"]

@@ -234,7 +234,7 @@ def test_a_bug_raises_internal_server_error_naming_an_error_id(relay: Relay, mon
     def broken(*args: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(relay.live.app.state.service.collector, "commit", broken)
+    monkeypatch.setattr(relay.service.collector, "commit", broken)
     with caplog.at_level(logging.ERROR), sdk(relay) as client, pytest.raises(errors.InternalServerError) as raised:
         client.track.lead(request={"click_id": "c", "event_name": "Sign up", "customer_external_id": "x"})
     assert "error id" in raised.value.data.error.message

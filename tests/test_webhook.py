@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from starlette.testclient import TestClient
@@ -27,12 +27,6 @@ from tests.support.arrivals import request_seen
 
 Make = Callable[..., Settings]
 KEY = WEBHOOK_SECRET.removeprefix("whsec_")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ real paths. Its fixtures (`site`, `make_site`) reach every test through tests/co
 from __future__ import annotations
 
 import json
-import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Self
 
 import pytest
 from playwright.sync_api import Page, Request
@@ -22,6 +21,7 @@ from leadrelay.config import Settings
 from leadrelay.demo import STUB
 from leadrelay.event import LeadEvent
 from leadrelay.sandbox.live import LiveServer
+from tests.support.waiting import wait_for_count
 
 WAIT_S = 15.0  # how long a test waits for something that must happen (a ceiling, never asserted)
 
@@ -77,13 +77,11 @@ class Site:
 
     def wait_for_events(self, count: int) -> list[LeadEvent]:
         """Wait until the store holds at least `count` events; fail if it never does."""
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            found = self.events()
-            if len(found) >= count or time.monotonic() > deadline:
-                assert len(found) >= count, f"expected {count} stored events, found {len(found)}"
-                return found
-            time.sleep(0.05)
+        return wait_for_count(self.events, count, "stored events", WAIT_S)
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
 
     def stop(self) -> None:
         self.server.stop()
@@ -94,19 +92,15 @@ class Site:
 
 
 @pytest.fixture
-def make_site(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Site]]:
-    started: list[Site] = []
+def make_site(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Callable[..., Site]:
+    """`make_site(**settings)`: a started Site (its worker off unless asked for), stopped after the test."""
 
     def make(**overrides: Any) -> Site:
-        overrides.setdefault("worker", False)
-        site = Site(make_settings(**overrides))
-        site.server.start()
-        started.append(site)
+        site = Site(make_settings(**{"worker": False, **overrides})).start()
+        request.addfinalizer(site.stop)
         return site
 
-    yield make
-    for site in started:
-        site.stop()
+    return make
 
 
 @pytest.fixture

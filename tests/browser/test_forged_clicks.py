@@ -6,37 +6,25 @@ visitor landed with, or nothing: never the forged one.
 
 from __future__ import annotations
 
-import json
-import time
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.snippet_site import Site, loaded, page_html
+from tests.browser.snippet_site import loaded, page_html
 from tests.fakes import Vendors
-from tests.fakes.helpers import FAST
+from tests.support.relay import Relay
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
-WAIT_S = 20.0  # a ceiling for what must happen, never asserted as a duration
 LEAD = {"leadId": "L-landed", "currency": "USD", "value": 100, "lead": {"email": "carol@example.com"}}
 
 
 @pytest.fixture
-def shop(make_site: Callable[..., Site]) -> Iterator[tuple[Site, Vendors]]:
-    with Vendors() as vendors:
-        vendors.dub.known_clicks = {"real"}
-        yield make_site(**vendors.settings(), **FAST, worker=True), vendors
-
-
-def wait_until(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-    return value
+def shop(start_relay: Callable[..., Relay], vendors: Vendors) -> Relay:
+    vendors.dub.known_clicks = {"real"}
+    return start_relay()
 
 
 def land(page: Page, url: str) -> None:
@@ -46,12 +34,8 @@ def land(page: Page, url: str) -> None:
     loaded(page)
 
 
-def sent_to_vendors(vendors: Vendors) -> str:
-    return json.dumps([r.body for fake in (vendors.dub, vendors.pimms, vendors.reshape) for r in fake.requests])
-
-
-def test_a_lead_whose_envelope_says_forged_reaches_dub_with_the_real_click(page: Page, shop: tuple[Site, Vendors]) -> None:
-    site, vendors = shop
+def test_a_lead_whose_envelope_says_forged_reaches_dub_with_the_real_click(page: Page, shop: Relay) -> None:
+    site, vendors = shop, shop.vendors
     land(page, site.add("landing", page_html()))
     # A script on the page posts a lead of its own, in the snippet's format, claiming another click.
     answer = page.evaluate(
@@ -66,11 +50,11 @@ def test_a_lead_whose_envelope_says_forged_reaches_dub_with_the_real_click(page:
     [event] = site.wait_for_events(1)
     assert event.click_ids == {"dub": "real"} and [m.code for m in event.marks] == ["click_held_back"]
     wait_until(lambda: vendors.reshape.accepted, "the lead at Reshape")
-    assert "forged" not in sent_to_vendors(vendors)
+    assert "forged" not in vendors.sent()
 
 
-def test_a_click_cookie_overwritten_on_the_page_reaches_dub_as_nothing(page: Page, shop: tuple[Site, Vendors]) -> None:
-    site, vendors = shop
+def test_a_click_cookie_overwritten_on_the_page_reaches_dub_as_nothing(page: Page, shop: Relay) -> None:
+    site, vendors = shop, shop.vendors
     land(page, site.add("landing", page_html()))
     page.evaluate("document.cookie = 'dub_id=forged; path=/'")  # the snippet then sends it in click_ids too
     page.evaluate("(lead) => croct.track('leadGenerated', lead)", LEAD)
@@ -78,11 +62,11 @@ def test_a_click_cookie_overwritten_on_the_page_reaches_dub_as_nothing(page: Pag
     assert event.click_ids == {} and "'forged'" in event.marks[0].message
     wait_until(lambda: vendors.reshape.accepted, "the lead at Reshape")
     assert site.store.list_deliveries(destination="dub") == [] and vendors.dub.count == 0
-    assert "forged" not in sent_to_vendors(vendors)
+    assert "forged" not in vendors.sent()
 
 
-def test_a_dub_shaped_body_from_the_page_is_401(page: Page, shop: tuple[Site, Vendors]) -> None:
-    site, vendors = shop
+def test_a_dub_shaped_body_from_the_page_is_401(page: Page, shop: Relay) -> None:
+    site, vendors = shop, shop.vendors
     land(page, site.add("landing", page_html()))
     answer = page.evaluate(
         """() => fetch('/lr/e', {method: 'POST', body: JSON.stringify({events: [{id: 'dub-from-page', dialect: 'dub',

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 import pytest
 from playwright.sync_api import Page
@@ -11,10 +10,9 @@ from playwright.sync_api import Page
 from tests.browser.snippet_site import Site, page_html
 from tests.fakes import Receiver
 from tests.fakes.helpers import FAST
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.browser
-
-WAIT_S = 20.0  # a ceiling for things that must happen, never asserted as a duration
 
 SIGNUP = """<p id="state">waiting</p>
 <script>
@@ -24,21 +22,6 @@ croct.track('leadGenerated', {
 }).then(function () { document.getElementById('state').textContent = 'tracked'; },
         function (e) { document.getElementById('state').textContent = 'failed: ' + e.message; });
 </script>"""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-def wait_until(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 def test_a_lead_in_the_browser_reaches_the_receiver_signed(page: Page, make_site: Callable[..., Site], receiver: Receiver) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from leadrelay.sandbox.credentials import DUB_KEY, PIMMS_KEY, RESHAPE_SCRIPT, RESHAPE_TOKEN, WEBHOOK_SECRET
@@ -45,6 +46,10 @@ class Vendors:
             "pimms_rate_per_minute": FAKE_PACE,
             "reshape_rate_per_minute": FAKE_PACE,
         }
+
+    def sent(self) -> str:
+        """Every body any vendor received, as text: what a forged value must never be found in."""
+        return json.dumps([request.body for fake in (self.dub, self.pimms, self.reshape) for request in fake.requests])
 
     def env(self) -> dict[str, str]:
         """The same, as LEADRELAY_* environment variables (for a `leadrelay serve` subprocess)."""

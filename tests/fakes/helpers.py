@@ -1,4 +1,4 @@
-"""Helpers shared by the delivery tests: fixtures for the fakes, events, and waiting for the outbox."""
+"""Helpers shared by the delivery tests: fixtures for the fakes and the webhook receiver, events, and waiting for the outbox."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from leadrelay.event import LeadEvent
 from leadrelay.routing import Router
 from leadrelay.store import SqlStore, open_store
 from leadrelay.worker import Worker
-from tests.fakes import Vendors
+from tests.fakes import Receiver, Vendors
 from tests.support.arrivals import request_seen, routed
 
 FAST = {
@@ -33,6 +33,13 @@ FAST = {
 def vendors() -> Iterator[Vendors]:
     with Vendors() as v:
         yield v
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """The site's own webhook receiver on loopback: a fake that takes only requests signed with the secret."""
+    with Receiver() as r:
+        yield r
 
 
 @pytest.fixture

@@ -6,23 +6,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 
-WAIT_S = 180.0  # a ceiling for what must happen, never asserted as a duration
+from tests.support import waiting
+
+WAIT_S = 180.0  # a ceiling for what a subprocess must do (start, work through a load), never asserted as a duration
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll `check` until it returns something true, and return that."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-    return value
+    """tests.support.waiting's wait_until with the subprocesses' longer ceiling."""
+    return waiting.wait_until(check, what, timeout)
 
 
 def leadrelay_env(**settings: str) -> dict[str, str]:

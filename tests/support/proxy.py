@@ -23,6 +23,7 @@ import pytest
 from leadrelay.event import LeadEvent
 from leadrelay.sandbox.live import free_port
 from leadrelay.store import open_store
+from tests.support.waiting import wait_for_count
 
 DEPLOY = Path(__file__).resolve().parents[2] / "examples" / "deploy"
 NGINX_ADDRESS = "127.0.0.2"
@@ -95,13 +96,7 @@ class Leadrelay(Child):
             store.close()
 
     def wait_for_events(self, count: int) -> list[LeadEvent]:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            found = self.events()
-            if len(found) >= count or time.monotonic() > deadline:
-                assert len(found) >= count, f"expected {count} stored events, found {len(found)}"
-                return found
-            time.sleep(0.05)
+        return wait_for_count(self.events, count, "stored events", WAIT_S)
 
 
 def _toml(value: Any) -> str:

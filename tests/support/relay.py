@@ -1,36 +1,28 @@
 """A live leadrelay with its worker, delivering to the strict fake vendors: what a site's backend talks to.
 
 The vendor API tests (tests/test_vendor_api_*.py) call it with clients no one here wrote
-(the official dub SDKs, Reshape's curl) and read what the fakes received.
+(the official dub SDKs, Reshape's curl) and read what the fakes received; the forged-click
+and end-to-end tests (tests/test_trust.py, tests/browser/) send it visitors, raw or in Chromium,
+through the pages it serves as a test site (tests/browser/snippet_site.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
-from leadrelay.app import create_app
 from leadrelay.config import Settings
-from leadrelay.store import SqlStore
+from tests.browser.snippet_site import Site
 from tests.fakes import Vendors
-from leadrelay.sandbox.live import LiveServer
 
 
-@dataclass
-class Relay:
-    live: LiveServer
-    vendors: Vendors
-    settings: Settings
+class Relay(Site):
+    """The test site with its delivery worker on (unless a test turns it off), delivering to `vendors`."""
 
-    @property
-    def url(self) -> str:
-        return self.live.url
-
-    @property
-    def store(self) -> SqlStore:
-        return self.live.app.state.service.store  # type: ignore[no-any-return]
+    def __init__(self, settings: Settings, vendors: Vendors) -> None:
+        super().__init__(settings)
+        self.vendors = vendors
 
     def stored_text(self) -> str:
         """Every row of every table, as text: what a key must never be found in."""
@@ -43,19 +35,17 @@ class Relay:
 
 
 @pytest.fixture
-def start_relay(delivery_settings: Callable[..., Settings], vendors: Vendors) -> Iterator[Callable[..., Relay]]:
-    """`start_relay(**settings)`: a live leadrelay on the fakes (settings override the tests' defaults)."""
-    started: list[LiveServer] = []
+def start_relay(
+    delivery_settings: Callable[..., Settings], vendors: Vendors, request: pytest.FixtureRequest
+) -> Callable[..., Relay]:
+    """`start_relay(**settings)`: a started Relay on the fakes with fast retries (settings override), stopped after the test."""
 
     def start(**overrides: Any) -> Relay:
-        settings = delivery_settings(**overrides)
-        live = LiveServer(create_app(settings), settings=settings).start()
-        started.append(live)
-        return Relay(live, vendors, settings)
+        relay = Relay(delivery_settings(**overrides), vendors).start()
+        request.addfinalizer(relay.stop)
+        return relay
 
-    yield start
-    for live in started:
-        live.stop()
+    return start
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Raw client sockets for the serving tests: idle ones, slow ones, and reading what a server answers on them."""
+"""Raw client sockets for the serving tests: idle ones, slow ones, requests written by hand, and reading what a server answers on them."""
 
 from __future__ import annotations
 
@@ -33,6 +33,24 @@ def answer(sock: socket.socket) -> Answer:
     response = http.client.HTTPResponse(sock)
     response.begin()
     return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+
+
+def raw_answer(port: int, data: bytes) -> tuple[int, list[tuple[str, str]]]:
+    """The status and headers the server answers to `data`, a request written by hand (sent as is, on a
+    connection of its own); fails when the server closes the connection without an answer."""
+    with connect(port) as sock:
+        sock.sendall(data)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    assert b"\r\n\r\n" in received, f"no answer (the server closed the connection): {received!r}"
+    head = received.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = int(head[0].split(" ")[1])
+    headers = [(line.split(":", 1)[0], line.split(":", 1)[1].strip()) for line in head[1:]]
+    return status, headers
 
 
 def closed(sock: socket.socket) -> bool:
