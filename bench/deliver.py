@@ -22,7 +22,8 @@ what the machine ran out of.
     .venv/bin/python bench/deliver.py [--events 5000] [--rounds 3] [--backlog 100000] [--concurrency 8]
                                       [--database-url postgresql://user@host/db] [--processes 1,2,4]
 
-Prints deliveries/s for both, the ratio worker/plain (target >= 0.8), and RSS over the drain.
+Prints deliveries/s for both, the CPU time this process spent on each (steadier than a rate on a shared
+machine), the ratio worker/plain (target >= 0.8), and RSS over the drain.
 """
 
 from __future__ import annotations
@@ -203,8 +204,9 @@ def fill(store: SqlStore, count: int, chunk: int = 2000) -> None:
         done += n
 
 
-async def plain_loop(settings: Settings, client, batch: list[LeadEvent]) -> float:  # type: ignore[no-untyped-def]
-    """The same requests, `delivery_concurrency` at a time, no outbox: deliveries per second."""
+async def plain_loop(settings: Settings, client, batch: list[LeadEvent]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The same requests, `delivery_concurrency` at a time, no outbox: requests per second, and this process's
+    CPU microseconds per request."""
     dub = DubDestination(settings)
     prepared = iter([dub.prepare(e) for e in batch])
 
@@ -213,15 +215,16 @@ async def plain_loop(settings: Settings, client, batch: list[LeadEvent]) -> floa
             response = await client.request(out.method, out.url, json=out.json, headers=out.headers)
             assert response.status_code == 200, response.text
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(sender() for _ in range(settings.delivery_concurrency)))
-    return len(batch) / (time.perf_counter() - start)
+    return len(batch) / (time.perf_counter() - start), (time.process_time() - cpu) / len(batch) * 1e6
 
 
-async def drain(settings: Settings, store: SqlStore, client, total: int, report_every: float = 0.0) -> float:  # type: ignore[no-untyped-def]
-    """Run a Worker until nothing is pending: deliveries per second (RSS printed every `report_every` s)."""
+async def drain(settings: Settings, store: SqlStore, client, total: int, report_every: float = 0.0) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Run a Worker until nothing is pending: deliveries per second, and this process's CPU microseconds per
+    delivery, its store's threads included (RSS printed every `report_every` s)."""
     worker = Worker(settings, store, client=client)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     last_report = start
     await worker.start()
     while await asyncio.to_thread(store.next_due_at) is not None:
@@ -230,10 +233,10 @@ async def drain(settings: Settings, store: SqlStore, client, total: int, report_
         if report_every and now - last_report >= report_every:
             last_report = now
             print(f"    t={now - start:6.1f}s  delivered={worker.sent:7d}/{total}  rss={rss_mb():6.1f} MB", flush=True)
-    elapsed = time.perf_counter() - start
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
     await worker.stop()
     assert worker.sent == total, (worker.sent, total)
-    return total / elapsed
+    return total / elapsed, used / total * 1e6
 
 
 async def main() -> None:
@@ -273,24 +276,29 @@ async def main() -> None:
         print(f"fake Dub on {base}; concurrency {args.concurrency}; {os.cpu_count()} CPUs")
 
         await plain_loop(settings, client, events(500))  # warm up connections and the fake
-        plains: list[float] = []
-        workers: list[float] = []
+        plains: list[tuple[float, float]] = []
+        workers: list[tuple[float, float]] = []
         for round_ in range(1, args.rounds + 1):
             # Alternate, so that a busy neighbour on the machine slows both sides alike.
             plains.append(await plain_loop(settings, client, events(args.events)))
             await asyncio.to_thread(fill, store, args.events)
             workers.append(await drain(settings, store, client, args.events))
-            print(f"  round {round_}: plain loop {plains[-1]:6.0f}/s   worker {workers[-1]:6.0f}/s   ratio {workers[-1] / plains[-1]:.2f}")
-        plain, outbox = statistics.median(plains), statistics.median(workers)
-        print(f"plain loop : {plain:8.0f} requests/s   (median of {args.rounds} rounds of {args.events}, no outbox)")
-        print(f"worker     : {outbox:8.0f} deliveries/s (median; claimed from SQLite, sent, recorded)")
+            (p_rate, p_cpu), (w_rate, w_cpu) = plains[-1], workers[-1]
+            print(
+                f"  round {round_}: plain loop {p_rate:6.0f}/s ({p_cpu:4.0f} µs CPU each)   worker {w_rate:6.0f}/s"
+                f" ({w_cpu:4.0f} µs CPU each)   ratio {w_rate / p_rate:.2f}   (load {load()})"
+            )
+        plain, outbox = statistics.median(r for r, _ in plains), statistics.median(r for r, _ in workers)
+        plain_cpu, outbox_cpu = statistics.median(c for _, c in plains), statistics.median(c for _, c in workers)
+        print(f"plain loop : {plain:8.0f} requests/s   {plain_cpu:5.0f} µs CPU a request (medians of {args.rounds} rounds of {args.events}, no outbox)")
+        print(f"worker     : {outbox:8.0f} deliveries/s {outbox_cpu:5.0f} µs CPU a delivery (medians; claimed from SQLite, sent, recorded)")
         print(f"ratio      : {outbox / plain:8.2f}  (target >= 0.8)")
 
         if args.backlog:
             print(f"draining a backlog of {args.backlog} events (RSS before filling: {rss_mb():.1f} MB)")
             await asyncio.to_thread(fill, store, args.backlog)
             print(f"    filled;  rss={rss_mb():6.1f} MB")
-            rate = await drain(settings, store, client, args.backlog, report_every=5.0)
+            rate, _ = await drain(settings, store, client, args.backlog, report_every=5.0)
             print(f"backlog    : {rate:8.0f} deliveries/s; RSS after: {rss_mb():.1f} MB")
         await client.aclose()
         store.close()

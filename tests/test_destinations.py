@@ -504,6 +504,20 @@ def test_a_key_the_vendor_echoes_json_escaped_is_not_kept(make_settings: Any, sp
         assert "SECRET" not in kept and "dub_live" not in kept
 
 
+
+@pytest.mark.parametrize("charset", [None, "utf-8", "utf-16"])
+def test_a_key_the_vendor_echoes_as_it_is_is_not_kept_whatever_the_answers_charset(make_settings: Any, charset: str | None) -> None:
+    """An ordinary answer's body is not searched (nothing in its bytes can spell a key); one that names a
+    charset, or holds the key's bytes, is."""
+    dub = DubDestination(make_settings(**ALL))
+    body = f'{{"click": {{"id": "c"}}, "link": {{"id": "l"}}, "echo": "Bearer {DUB_KEY}"}}'
+    kind = "application/json" if charset is None else f"application/json; charset={charset}"
+    answer = httpx.Response(200, content=body.encode(charset or "utf-8"), headers={"Content-Type": kind})
+    ok = classify(dub, answer)
+    assert ok.verdict == "delivered" and ok.response["echo"] == "Bearer ***"
+    plain = classify(dub, httpx.Response(200, json={"click": {"id": "c"}, "link": {"id": "l"}}))
+    assert plain.response == {"click": {"id": "c"}, "link": {"id": "l"}}
+
 def test_redact_reaches_keys_and_every_string_of_a_structure() -> None:
     value = {SLASHED_KEY: [f"a {SLASHED_KEY}", {"b": SPELLINGS["mixed"]}], "n": 1}
     assert redact(value, [SLASHED_KEY]) == {"***": ["a ***", {"b": "***"}], "n": 1}

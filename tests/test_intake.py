@@ -279,8 +279,8 @@ def test_a_lost_postgresql_connection_fails_one_group_and_the_next_reconnects(pg
         intake.start()
         try:
             first = await intake.write([accepted()])
-            assert pg_store._async is not None
-            pid = pg_store._async[1].info.backend_pid
+            assert "intake" in pg_store._async
+            pid = pg_store._async["intake"][1].info.backend_pid
             assert POSTGRES_URL
             with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", [pid])

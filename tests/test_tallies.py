@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import pytest
+
 from leadrelay.store import Finish, SqlStore, open_store
 from leadrelay.store.schema import SCHEMA_VERSION
 from tests.support.arrivals import accepted
@@ -40,6 +42,34 @@ def test_every_change_of_a_delivery_is_counted(both_stores: SqlStore, clock: Fak
     store.erase(email="p0@example.com")
     assert agree(store)["reshape"] == {"pending": 5}
 
+
+
+async def test_the_workers_one_statement_finish_on_postgresql_records_and_counts_as_finish_many(both_stores: SqlStore, clock: FakeClock) -> None:
+    """`finish_many_async` (the worker's, on the loop's own connection): the same rows and counts as `finish_many`."""
+    store = both_stores
+    if not store.backend.commits_async:
+        pytest.skip("only a backend that commits on the loop's connection (PostgreSQL) has it")
+    store.write_intake([accepted(croct(f"p{i}@example.com"), ["dub"]) for i in range(5)])
+    claims = store.claim("w", limit=100, lease_s=30, destinations=["dub"])
+    try:
+        assert await store.finish_many_async("other", [Finish(claims[4], "delivered", 200, None)]) == 0  # not its claim
+        assert await store.finish_many_async("w", [
+            Finish(claims[0], "delivered", 200, None, {"link": {"id": "l1"}}, request='{"clickId":"c0"}'),
+            Finish(claims[1], "deduplicated", 200, "had it"),
+            Finish(claims[2], "dead", 400, "bad"),
+            Finish(claims[3], "pending", 503, "later", next_attempt_at=clock() + 5),
+        ]) == 4  # fmt: skip
+        assert await store.finish_many_async("w", [Finish(claims[0], "delivered", 200, None)]) == 0  # finished already
+    finally:
+        await store.aclose("worker")
+    assert agree(store) == {"dub": {"delivered": 1, "deduplicated": 1, "dead": 1, "pending": 2}}
+    row = store._run("SELECT state, attempts, response, request, delivered_at FROM deliveries WHERE id = ?", (claims[0].delivery_id,)).fetchone()
+    store._end_read()
+    assert (row["state"], row["attempts"], row["request"]) == ("delivered", 1, '{"clickId":"c0"}')
+    assert row["response"] == '{"link": {"id": "l1"}}' and row["delivered_at"] == clock()
+    held = store._run("SELECT state, claimed_by FROM deliveries WHERE id = ?", (claims[4].delivery_id,)).fetchone()
+    store._end_read()
+    assert (held["state"], held["claimed_by"]) == ("pending", "w")  # "other" never held it: untouched
 
 def test_an_older_store_is_counted_when_upgraded(db_url: str) -> None:
     store = open_store(db_url)

@@ -221,11 +221,13 @@ def classify(
     """
     secrets = destination.secrets()
     now = time.time() if now is None else now
-    response = _without_secrets(response, secrets)
+    clean = _cannot_hold(response, secrets)  # an ordinary answer: nothing of its body to look through
+    if not clean:
+        response = _without_secrets(response, secrets)
     status = response.status_code
     limit = rate_limit(response.headers, now)
     if 200 <= status < 300:
-        kept = redact(destination.keep(response), secrets)
+        kept = destination.keep(response) if clean else redact(destination.keep(response), secrets)
         duplicate = destination.duplicate(kept)
         verdict: Verdict = "delivered" if duplicate is None else "deduplicated"
         unattributed = destination.unattributed(kept, event) if duplicate is None else None
@@ -245,6 +247,16 @@ def classify(
         message = f"HTTP {status} unexpected redirect to {location}"
     refused = status in (401, 403)
     return Outcome("dead", status=status, error=message, response=kept, unhealthy=refused, rate_limit=limit)
+
+
+def _cannot_hold(response: httpx.Response, secrets: list[str]) -> bool:
+    """Whether the answer's body cannot hold a secret in any spelling, told from its bytes without decoding
+    them: it is read as UTF-8 (no charset named), has no backslash (every escaped spelling needs one)
+    and not a secret's own bytes. Then neither its text nor any value decoded from it holds one."""
+    content = response.content
+    if b"\\" in content or response.default_encoding != "utf-8" or "charset" in response.headers.get("content-type", "").lower():
+        return False
+    return not any(secret and secret.encode() in content for secret in secrets)
 
 
 def _without_secrets(response: httpx.Response, secrets: list[str]) -> httpx.Response:

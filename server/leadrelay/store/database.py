@@ -36,7 +36,7 @@ class Database:
         self._local = threading.local()
         self._all: list[Any] = []  # the threads' own connections (a backend without a pool)
         self._lock = threading.Lock()
-        self._async: tuple[asyncio.AbstractEventLoop, Any] | None = None  # the event loop's own connection, and its loop
+        self._async: dict[str, tuple[asyncio.AbstractEventLoop, Any]] = {}  # per user, the event loop's own connection and its loop
 
     def is_failure(self, exc: BaseException) -> bool:
         """Whether `exc` is the database failing (full disk, lost connection, ...), not a bug: the client may retry."""
@@ -88,29 +88,30 @@ class Database:
         finally:
             self._end(commit=None)
 
-    async def _run_alone_async(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+    async def _run_alone_async(self, query: str, params: Sequence[Any] = (), user: str = "intake") -> list[Any]:
         """`_run_alone` on the event loop's own connection (a backend that `commits_async`): the loop
         waits for the answer as it waits for a socket, serving requests meanwhile.
 
-        One connection per loop, opened on first use; a connection that failed is closed, and the
-        next call opens another."""
+        One connection per loop and `user` (the intake's, the worker's: neither waits behind the
+        other's statement), opened on first use; a connection that failed is closed, and the next
+        call opens another."""
         loop = asyncio.get_running_loop()
-        held = self._async
+        held = self._async.get(user)
         if held is None or held[0] is not loop or held[1].closed:
-            self._async = None  # a connection of a loop that has gone: its socket closes with it
-            held = self._async = (loop, await self.backend.connect_async())
+            self._async.pop(user, None)  # a connection of a loop that has gone: its socket closes with it
+            held = self._async[user] = (loop, await self.backend.connect_async())
         conn = held[1]
         try:
             return await self.backend.run_alone_async(conn, self.backend.sql(query), self.backend.params(params))
         except BaseException:
             if conn.broken:
-                self._async = None
+                self._async.pop(user, None)
                 await conn.close()
             raise
 
-    async def aclose(self) -> None:
-        """Close the event loop's connection (the others close with `close`)."""
-        held, self._async = self._async, None
+    async def aclose(self, user: str = "intake") -> None:
+        """Close `user`'s connection of the event loop (the others close with `close`)."""
+        held = self._async.pop(user, None)
         if held is not None and held[0] is asyncio.get_running_loop():
             await held[1].close()
 
