@@ -2,10 +2,10 @@
 
 Connections come from a pool (psycopg_pool), one per transaction: a process holds
 at most `PoolSize.max_size` of them whatever its number of threads (the worker's store
-calls, the health checks, the console). The intake's commits go out on one more, the
-event loop's own asynchronous connection (`connect_async`, store/database.py), so N
-collectors and M workers on one database need (N + M) x (max_size + 1) connections at
-most from its `max_connections`.
+calls, the health checks, the console). The intake's commits and the worker's outcomes go
+out on the event loop's own asynchronous connections (`connect_async`, one for each of them,
+store/database.py), so N collectors and M workers on one database need
+(N + M) x (max_size + 1) connections at most from its `max_connections`.
 
 A group of rows is inserted as one JSON parameter (`json_populate_recordset`), not as a
 VALUES list of one parameter per field: the statement's text stays the same whatever
