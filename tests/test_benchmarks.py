@@ -48,3 +48,13 @@ def test_a_benchmark_runs_on_postgresql(script: str, args: list[str], last_line_
     if script == "collect.py" and not shutil.which("wrk"):
         pytest.skip("bench/collect.py needs wrk (apt-get install wrk)")
     test_a_benchmark_runs_to_its_figures(script, [*args, "--database-url", str(POSTGRES_URL)], last_line_starts)
+
+
+def test_the_ab_script_runs_to_its_ratio(tmp_path: Path) -> None:
+    """bench/ab.py, on a scratch file (its two versions the same), so that the tree is never touched here."""
+    if not shutil.which("wrk"):
+        pytest.skip("bench/ab.py needs wrk (apt-get install wrk)")
+    for name in ("target", "old", "new"):
+        (tmp_path / name).write_text("# the same either way\n")
+    args = [str(tmp_path / name) for name in ("target", "old", "new")]
+    test_a_benchmark_runs_to_its_figures("ab.py", [*args, "--rounds", "1", "--seconds", "1"], "new / old, median of the paired rounds")

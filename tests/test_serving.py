@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import socket
 import threading
 import uuid
@@ -211,3 +212,77 @@ def test_a_request_that_is_not_http_gets_400_in_the_error_shape(serve: Callable[
         sock.close()
         assert got.status == 400
         assert got.json() == {"error": {"code": "bad_request", "message": message}}
+
+
+class Recording:
+    """A transport that records each write, as the kernel would see each send()."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_response_head_leaves_with_its_body_in_one_write() -> None:
+    import asyncio
+
+    from leadrelay.serving import OneSend
+
+    async def scenario() -> tuple[list[bytes], list[bytes], list[bytes]]:
+        loop = asyncio.get_running_loop()
+        whole = Recording()
+        sent = OneSend(whole, loop)  # type: ignore[arg-type]
+        sent.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        sent.write(b"{}")
+        streamed = Recording()
+        later = OneSend(streamed, loop)  # type: ignore[arg-type]
+        later.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        assert streamed.writes == []  # held for the body a moment...
+        await asyncio.sleep(0)
+        heads_alone = list(streamed.writes)  # ...but not past the loop's next turn: a stream's head does not wait
+        later.write(b"2\r\n{}\r\n")
+        closing = Recording()
+        shut = OneSend(closing, loop)  # type: ignore[arg-type]
+        shut.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        shut.close()  # a head held when the connection closes is written first
+        return whole.writes + streamed.writes[1:], heads_alone, closing.writes
+
+    writes, heads_alone, closing = asyncio.run(scenario())
+    assert writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}", b"2\r\n{}\r\n"]
+    assert heads_alone == [b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"]
+    assert closing == [b"HTTP/1.1 204 No Content\r\n\r\n"]
+
+
+def read_answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """`count` answers read off one connection, each its status and body (by its Content-Length)."""
+    data, answers = b"", []
+    while len(answers) < count:
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536) or pytest.fail(f"the server closed the connection after {len(answers)} answers")
+        head, data = data.split(b"\r\n\r\n", 1)
+        length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        while len(data) < length:
+            data += sock.recv(65536) or pytest.fail("the server closed the connection in a body")
+        answers.append((int(head.split(b" ")[1]), data[:length]))
+        data = data[length:]
+    return answers
+
+
+def test_pipelined_requests_are_answered_whole_and_in_order(serve: Callable[..., LiveServer]) -> None:
+    server = serve()
+    with connect(server.port) as sock:
+        first, second = beacon("L-1"), beacon("L-2")
+        sock.sendall(post_head(len(first)) + first + request_head("GET", "/healthz") + post_head(len(second)) + second)
+        answers = read_answers(sock, 3)
+    assert [status for status, _ in answers] == [200, 200, 200]
+    bodies = [json.loads(body) for _, body in answers]
+    assert [bodies[0]["results"][0]["status"], bodies[2]["results"][0]["status"]] == ["accepted", "accepted"]
+    assert "status" in bodies[1] and "results" not in bodies[1]  # the health check's answer came second
