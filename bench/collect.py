@@ -244,6 +244,9 @@ def main() -> None:
     parser.add_argument("--ids", choices=("ordered", "random"), default="ordered", help="increasing event ids, or random UUIDs")
     parser.add_argument("--clicks", action="store_true", help="as a visitor who landed through a Dub link (a click to check)")
     parser.add_argument("--database-url", metavar="URL", help="also measure the collect endpoint on this PostgreSQL database")
+    parser.add_argument(
+        "--no-destination", action="store_true", help="configure no destination (no delivery stored), as the benchmark ran before sandbox mode"
+    )
     args = parser.parse_args()
     if args.database_url is not None and not args.database_url.startswith(("postgresql://", "postgres://")):
         raise SystemExit("--database-url takes a postgresql:// URL (SQLite is always measured)")
@@ -265,16 +268,18 @@ def main() -> None:
             # As a production collector runs: Dub configured, so every event stores its delivery for the
             # workers (none here, so nothing is sent), and sandbox mode off (it would store four).
             LEADRELAY_SANDBOX="false",
-            LEADRELAY_DUB_API_KEY="dub_bench_key_never_sent_anywhere",
             # The limits are counted (their cost is part of the figure) but never reached from one address.
             LEADRELAY_RATE_LIMIT_PER_IP="100000000/minute",
             LEADRELAY_RATE_LIMIT_PER_VISITOR="100000000/minute",  # --clicks: every request is one visitor's
             PYTHONPATH=str(tmpdir),
         )
+        if not args.no_destination:
+            env["LEADRELAY_DUB_API_KEY"] = "dub_bench_key_never_sent_anywhere"
         clicks = "; a landed Dub click" if args.clicks else ""
         print(
             f"event body: {len(body.encode())} bytes; {args.ids} ids{clicks}; {args.connections} connections; "
-            f"{args.seconds}s per run; each event stores one delivery (Dub), no worker"
+            f"{args.seconds}s per run; "
+            + ("no destination" if args.no_destination else "each event stores one delivery (Dub), no worker")
         )
         stores = ["sqlite", "postgresql"] if args.database_url else ["sqlite"]
         targets = {"sqlite": 0.60, "postgresql": 0.55}
