@@ -188,5 +188,5 @@ async def test_a_checkout_completed_without_a_customer_skips_dub_with_its_reason
     assert relay.store.delivery_counts() == {"reshape": {"delivered": 1}}
     assert relay.vendors.dub.requests == []
     [stored] = relay.store.list_events(5)
-    skipped = relay.live.app.state.service.router.skipped(stored)
+    skipped = relay.service.router.skipped(stored)
     assert skipped["dub"] == "Dub credits a sale to a customer id (customerExternalId), and this sale names none (nor an email)"
