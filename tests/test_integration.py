@@ -6,6 +6,8 @@ import gc
 import gzip
 import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 import brotli
 import httpx
@@ -14,6 +16,7 @@ from starlette.testclient import TestClient
 from leadrelay.app import create_app
 from leadrelay.config import Settings
 from leadrelay.sandbox.live import LiveServer
+from leadrelay.store import open_store
 
 
 def test_collect_through_a_real_server(live_server: LiveServer) -> None:
@@ -68,3 +71,19 @@ def test_while_serving_the_objects_built_at_start_are_frozen_out_of_the_garbage_
         assert gc.get_freeze_count() > before + 10_000  # the libraries, schemas and service
         assert client.get("/healthz").status_code == 200
     assert gc.get_freeze_count() == 0
+
+
+def test_an_app_leaves_the_store_it_was_given_open_for_the_others_using_it(make_settings: Any, tmp_path: Path) -> None:
+    """Two apps on one store (tests, a console beside the service): the first to stop must not close
+    the store under the other, whose threads may be in a query (closing SQLite then crashes the process)."""
+    store = open_store(f"sqlite:///{tmp_path / 'shared.db'}")
+    closed: list[bool] = []
+    close = store.close
+    store.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    settings = make_settings(worker=False, demo=False)
+    with TestClient(create_app(settings, store)) as first, TestClient(create_app(settings, store)) as second:
+        first.get("/healthz")
+        second.get("/healthz")
+    assert closed == []  # neither app closed what it did not open
+    assert store.count("events") == 0  # and the store still answers
+    close()

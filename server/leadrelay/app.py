@@ -143,8 +143,12 @@ class Service:
 
 def create_app(settings: Settings | None = None, store: SqlStore | None = None, site: Path | None = None) -> Starlette:
     """The service; in sandbox mode, `site` is a folder of static files served at `/` (a site under test)
-    in place of the demo page, so that the site and leadrelay share an origin as in production."""
+    in place of the demo page, so that the site and leadrelay share an origin as in production.
+
+    A `store` passed in stays its caller's: the app sets it up and uses it, but does not close it
+    (another app may still be using it: closing a SQLite connection under a running query crashes)."""
     settings = settings or load_settings()
+    owns_store = store is None
     sandbox = SandboxVendors() if sandbox_on(settings) else None
     if sandbox is not None:
         settings = sandboxed(settings, sandbox)
@@ -187,7 +191,8 @@ def create_app(settings: Settings | None = None, store: SqlStore | None = None, 
             await service.intake.aclose()
             if service.metrics_listener is not None:
                 service.metrics_listener.stop()
-            service.store.close()
+            if owns_store:
+                service.store.close()
 
     routes = [
         Route(f"{prefix}/e", service.collector, methods=["POST"]),
