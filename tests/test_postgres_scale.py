@@ -35,6 +35,7 @@ from tests.support.keys import SERVER, SERVER_KEY
 from tests.support.load import Load, envelope
 from tests.support.postgres import needs_postgres, postgres_schema_url
 from tests.support.processes import WAIT_S, Leadrelay, leadrelay_env, wait_until
+from tests.support.waiting import wait_while_moving
 
 pytestmark = needs_postgres
 
@@ -191,7 +192,12 @@ def test_collectors_and_workers_share_one_database_and_a_killed_worker_repeats_o
                 return int(one(database, "SELECT COUNT(*) FROM deliveries WHERE claimed_by = %s", (victim.worker_id,)))
 
             # Midway: leads still arriving, Dub well under way, the victim holding claims.
-            wait_until(lambda: dub.count >= EVENTS // 5 and len(load.acknowledged) < EVENTS and victim_claims(), "the load to be under way")
+            # Waits last while the work moves (a starved machine is slow, not stuck), and fail when it stops.
+            wait_while_moving(
+                lambda: (dub.count, len(load.acknowledged), victim_claims()),
+                lambda s: s[0] >= EVENTS // 5 and s[1] < EVENTS and s[2] > 0,
+                "the load to be under way",
+            )
             victim.kill()
             # What the dead worker held: its leases run on for delivery_lease_s, so no one has taken them yet.
             with psycopg.connect(database) as conn:
@@ -201,11 +207,12 @@ def test_collectors_and_workers_share_one_database_and_a_killed_worker_repeats_o
                         "SELECT event_id FROM deliveries WHERE claimed_by = %s AND state = 'pending'", (victim.worker_id,)
                     )
                 }
+            wait_while_moving(lambda: len(load.acknowledged), lambda n: n == EVENTS or not load.is_alive(), "every lead to be acknowledged")
             load.join(timeout=WAIT_S)
             assert not load.is_alive()
             assert load.acknowledged == set(range(EVENTS))
             settled = "SELECT COUNT(*) FROM deliveries WHERE state IN ('delivered', 'deduplicated')"
-            wait_until(lambda: one(database, settled) == EVENTS, "every delivery to be recorded")
+            wait_while_moving(lambda: one(database, settled), lambda n: n == EVENTS, "every delivery to be recorded")
         finally:
             for process in [*collectors, *workers]:
                 process.stop()
