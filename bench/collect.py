@@ -224,6 +224,33 @@ def measure(kind: str, env: dict[str, str], tmpdir: Path, script: Path, args: ar
         return figures
 
 
+def serve_env(tmpdir: Path, destination: bool = True) -> dict[str, str]:
+    """The environment both servers run in: this one's, without its LEADRELAY_* settings, plus the benchmark's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
+    env.update(
+        LEADRELAY_SECRET_KEY="bench-secret-key-of-32-or-more-characters",
+        LEADRELAY_WORKER="false",
+        LEADRELAY_DEMO="false",
+        # As a production collector runs: Dub configured, so every event stores its delivery for the
+        # workers (none here, so nothing is sent), and sandbox mode off (it would store four).
+        LEADRELAY_SANDBOX="false",
+        # The limits are counted (their cost is part of the figure) but never reached from one address.
+        LEADRELAY_RATE_LIMIT_PER_IP="100000000/minute",
+        LEADRELAY_RATE_LIMIT_PER_VISITOR="100000000/minute",  # --clicks: every request is one visitor's
+        PYTHONPATH=str(tmpdir),
+    )
+    if destination:
+        env["LEADRELAY_DUB_API_KEY"] = "dub_bench_key_never_sent_anywhere"
+    return env
+
+
+def wrk_script(tmpdir: Path, body: str, random_ids: bool = False) -> Path:
+    """wrk's Lua script posting `body` (its "__ID__" a fresh event id each time) to the collect endpoint."""
+    script = tmpdir / "post.lua"
+    script.write_text(WRK_SCRIPT.replace("BODY", body).replace("RANDOM_IDS", str(random_ids).lower()))
+    return script
+
+
 def held_back(url: str, sqlite_file: Path | None) -> int:
     """How many stored events are marked for a click held back."""
     if sqlite_file is not None:
@@ -258,23 +285,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "bare_app.py").write_text(BARE_APP)
-        script = tmpdir / "post.lua"
-        script.write_text(WRK_SCRIPT.replace("BODY", body).replace("RANDOM_IDS", str(args.ids == "random").lower()))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
-        env.update(
-            LEADRELAY_SECRET_KEY="bench-secret-key-of-32-or-more-characters",
-            LEADRELAY_WORKER="false",
-            LEADRELAY_DEMO="false",
-            # As a production collector runs: Dub configured, so every event stores its delivery for the
-            # workers (none here, so nothing is sent), and sandbox mode off (it would store four).
-            LEADRELAY_SANDBOX="false",
-            # The limits are counted (their cost is part of the figure) but never reached from one address.
-            LEADRELAY_RATE_LIMIT_PER_IP="100000000/minute",
-            LEADRELAY_RATE_LIMIT_PER_VISITOR="100000000/minute",  # --clicks: every request is one visitor's
-            PYTHONPATH=str(tmpdir),
-        )
-        if not args.no_destination:
-            env["LEADRELAY_DUB_API_KEY"] = "dub_bench_key_never_sent_anywhere"
+        script = wrk_script(tmpdir, body, args.ids == "random")
+        env = serve_env(tmpdir, destination=not args.no_destination)
         clicks = "; a landed Dub click" if args.clicks else ""
         print(
             f"event body: {len(body.encode())} bytes; {args.ids} ids{clicks}; {args.connections} connections; "
