@@ -18,7 +18,7 @@ from Settings:
 
 Each refusal is one of leadrelay.errors' (answered in the service's error shape), and closes
 the connection. A response's head and the first part of its body leave in one send()
-(`OneSend`: 2-6% of a beacon's CPU, bench/README.md). The deadlines are kept in tables ordered by deadline and swept a few times a
+(`OneSend`: 1-5% of a beacon's CPU, bench/README.md). The deadlines are kept in tables ordered by deadline and swept a few times a
 second: a request costs a few dictionary operations, not a timer.
 """
 
